@@ -1,0 +1,1 @@
+"""Contracts shared by keyledger services: envelopes, events, subjects, streams, replies."""

@@ -1,0 +1,49 @@
+"""The event envelope and the per-account hash chain every auditor can recompute."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+P = TypeVar("P", bound=BaseModel)
+
+GENESIS_HASH = "0" * 64
+
+
+class Contract(BaseModel):
+    """Base of every message read by another service: frozen, tolerant of new fields."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Envelope(Contract, Generic[P]):
+    """One event as stored on a stream; `hash` chains it to the previous event of its account."""
+
+    event_id: UUID
+    type: str
+    version: int = 1
+    stream_id: str = Field(description="aggregate id: the account id")
+    sequence: int = Field(ge=1, description="per-account sequence, 1-based, no gaps")
+    occurred_at: datetime
+    actor: str
+    correlation_id: str
+    causation_id: str
+    prev_hash: str
+    hash: str
+    payload: P
+
+
+def canonical_json(value: Any) -> bytes:
+    """Serialise deterministically: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def chain_hash(raw_event: dict[str, Any]) -> str:
+    """sha-256 over the canonical JSON of the event without its own `hash` (prev_hash included)."""
+    body = {k: v for k, v in raw_event.items() if k != "hash"}
+    return hashlib.sha256(canonical_json(body)).hexdigest()

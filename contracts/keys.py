@@ -1,0 +1,246 @@
+"""The keys service's contract: account events, commands, results, subjects and the KEYS stream."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import uuid4
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from contracts.envelope import Contract
+
+ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
+USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
+MAX_GRACE_SECONDS = 30 * 24 * 3600
+
+AccountId = Annotated[str, Field(pattern=ACCOUNT_ID)]
+UserId = Annotated[str, Field(pattern=USER_ID)]
+Email = Annotated[str, Field(pattern=EMAIL)]
+
+
+# --- events (payloads of Envelope on keys.events.<account_id>) ---------------------------
+
+
+class AccountOpened(Contract):
+    kind: Literal["AccountOpened"] = "AccountOpened"
+    owner: str
+    owner_email: str
+
+
+class SuperAdminGranted(Contract):
+    kind: Literal["SuperAdminGranted"] = "SuperAdminGranted"
+    user: str
+    email: str
+
+
+class SuperAdminRevoked(Contract):
+    kind: Literal["SuperAdminRevoked"] = "SuperAdminRevoked"
+    user: str
+
+
+class KeyGenerated(Contract):
+    kind: Literal["KeyGenerated"] = "KeyGenerated"
+    key_id: str
+    hint: str = Field(description="display hint, e.g. klk_…x7q2; never enough to use the key")
+    fingerprint: str = Field(description="sha-256 hex of the key")
+
+
+class KeyViewed(Contract):
+    kind: Literal["KeyViewed"] = "KeyViewed"
+    key_id: str
+    hint: str = ""
+
+
+class KeyRotated(Contract):
+    kind: Literal["KeyRotated"] = "KeyRotated"
+    old_key_id: str
+    new_key_id: str
+    hint: str
+    fingerprint: str
+    grace_until: datetime | None = Field(
+        default=None, description="the old key still verifies until then; None: stops at once"
+    )
+
+
+class KeyDeactivated(Contract):
+    kind: Literal["KeyDeactivated"] = "KeyDeactivated"
+    key_id: str
+    hint: str = ""
+
+
+AccountEvent = Annotated[
+    AccountOpened
+    | SuperAdminGranted
+    | SuperAdminRevoked
+    | KeyGenerated
+    | KeyViewed
+    | KeyRotated
+    | KeyDeactivated,
+    Field(discriminator="kind"),
+]
+EVENT_VERSION = 1
+
+
+# --- commands (requests on keys.cmd.<verb>) ----------------------------------------------
+
+
+class Command(BaseModel):
+    """Commands are validated strictly: unknown fields and wrong types are refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+    command_id: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        default_factory=lambda: str(uuid4()),
+        description="client-chosen; a retried command with the same id takes effect once",
+    )
+    correlation_id: Annotated[str, Field(max_length=128)] | None = None
+
+
+class OpenAccount(Command):
+    account_id: AccountId
+    owner: UserId
+    email: Email
+
+
+class GrantSuperAdmin(Command):
+    account_id: AccountId
+    actor: UserId
+    user: UserId
+    email: Email
+
+
+class RevokeSuperAdmin(Command):
+    account_id: AccountId
+    actor: UserId
+    user: UserId
+
+
+class GenerateKey(Command):
+    account_id: AccountId
+    actor: UserId
+
+
+class RevealKey(Command):
+    account_id: AccountId
+    actor: UserId
+
+
+class RotateKey(Command):
+    account_id: AccountId
+    actor: UserId
+    confirm: bool = False
+    grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = 0
+
+
+class DeactivateKey(Command):
+    account_id: AccountId
+    actor: UserId
+    confirm: bool = False
+
+
+class AuditQuery(Command):
+    account_id: AccountId
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    before: Annotated[int, Field(ge=1)] | None = Field(
+        default=None, description="cursor: return entries with a sequence below this"
+    )
+
+
+class VerifyRequest(Command):
+    key: Annotated[str, Field(max_length=256)]
+
+
+# --- results (the `result` of a successful reply) ----------------------------------------
+
+
+class AccountResult(Contract):
+    account_id: str
+    super_admins: list[str]
+
+
+class KeyResult(Contract):
+    """Reply to generate / reveal / rotate: the only messages that may carry a key."""
+
+    account_id: str
+    key: str
+    key_id: str
+    hint: str
+    created_at: datetime
+    age_seconds: int
+    recommended_rotation_at: datetime
+    previous_key_id: str | None = None
+    previous_key_grace_until: datetime | None = None
+
+
+class DeactivateResult(Contract):
+    account_id: str
+    key_id: str
+    deactivated_at: datetime
+
+
+class VerifyResult(Contract):
+    valid: bool
+    account_id: str | None = None
+    key_id: str | None = None
+    reason: Literal["malformed", "unknown", "deactivated", "expired"] | None = None
+
+
+class AuditEntry(Contract):
+    sequence: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    key_id: str | None = None
+    key_hint: str | None = None
+    user: str | None = None
+
+
+class AuditPage(Contract):
+    account_id: str
+    items: list[AuditEntry]
+    next_cursor: int | None = None
+
+
+# --- subjects and stream -----------------------------------------------------------------
+
+SERVICE_QUEUE = "keys"
+VERIFY_SUBJECT = "keys.verify"
+COMMAND_VERBS = (
+    "open_account",
+    "grant_admin",
+    "revoke_admin",
+    "generate",
+    "reveal",
+    "rotate",
+    "deactivate",
+)
+
+
+def event_subject(account_id: str) -> str:
+    return f"keys.events.{account_id}"
+
+
+def command_subject(verb: str) -> str:
+    return f"keys.cmd.{verb}"
+
+
+def query_subject(name: str) -> str:
+    return f"keys.query.{name}"
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What a producer declares for its stream; consumers bind without changing it."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: float = 0
+    duplicate_window_seconds: float = 120
+    deny_delete: bool = True
+    deny_purge: bool = True
+
+
+KEYS_STREAM = StreamSpec(name="KEYS", subjects=("keys.events.>",))

@@ -1,0 +1,1 @@
+"""keyledger: event-sourced API-key lifecycle on NATS JetStream."""

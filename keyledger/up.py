@@ -1,0 +1,300 @@
+"""The `keyledger up` supervisor: a local nats-server plus each service as a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+import nats.errors
+
+from keyledger.natsserver import NatsServer, PortInUse, log_tail, parent_death_preexec
+
+READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service run as `faststream run FACTORY --factory`."""
+
+    name: str
+    factory: str  # "package.module:create_app"
+    health_subject: str  # any reply on it means the service is serving
+    db_file: str  # SQLite file inside data_dir when no --db-url is given
+
+
+# Adding a service is one line here.
+SERVICES: list[ServiceSpec] = [
+    ServiceSpec("keys", "services.keys.app:create_app", "keys.query.health", "keys.db"),
+]
+
+
+def _say(text: str) -> None:
+    print(text, flush=True)
+
+
+def _err(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _lock(data_dir: Path) -> int | None:
+    """An exclusive flock on data_dir/up.lock, or None if another `up` holds it."""
+    fd = os.open(data_dir / "up.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())  # informational: who holds the lock
+    return fd
+
+
+def _ensure_master_key(data_dir: Path) -> Path | None:
+    """The master key file the children should use; None when the env gives the key."""
+    if os.environ.get("KEYLEDGER_MASTER_KEY"):
+        return None
+    if os.environ.get("KEYLEDGER_MASTER_KEY_FILE"):
+        return Path(os.environ["KEYLEDGER_MASTER_KEY_FILE"])
+    path = data_dir / "master.key"
+    try:
+        # O_EXCL + 0600 at creation: the key is never readable by others, not even briefly.
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            _err(f"warning: {path} is readable by other users; chmod 600 it")
+        return path
+    try:
+        os.write(fd, base64.urlsafe_b64encode(os.urandom(32)))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return path
+
+
+def _report(what: str, log_file: Path) -> bool:
+    _err(f"{what}; last lines of {log_file}:\n{log_tail(log_file)}")
+    return False
+
+
+def _faststream() -> str:
+    beside = Path(sys.executable).parent / "faststream"
+    found = str(beside) if beside.is_file() else shutil.which("faststream")
+    if found is None:
+        raise RuntimeError("faststream not found beside the Python interpreter nor on PATH")
+    return found
+
+
+@dataclass
+class _Child:
+    spec: ServiceSpec
+    proc: subprocess.Popen[bytes]
+    log_file: Path
+
+
+@dataclass
+class _Supervisor:
+    data_dir: Path
+    nats_url: str | None
+    db_url: str | None
+    port: int
+    dev: bool
+    services: Sequence[ServiceSpec]
+    key_file: Path | None
+    server: NatsServer | None = None
+    children: list[_Child] = field(default_factory=list)
+    signals: int = 0
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _on_signal(self) -> None:
+        self.signals += 1
+        self.stopping.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        # Handled here rather than by KeyboardInterrupt so cleanup is never cut short.
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._on_signal)
+        try:
+            return await self._run()
+        finally:
+            await self._shutdown()
+            for sig in _STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+
+    async def _run(self) -> int:
+        try:
+            exe = _faststream()
+            if self.nats_url is None:
+                self.server = NatsServer.start(
+                    self.data_dir / "jetstream",
+                    port=self.port,
+                    log_file=self.data_dir / "nats-server.log",
+                    die_with_parent=True,
+                )
+        except RuntimeError as exc:  # PortInUse included
+            hint = " (choose --port, or --nats-url for a running server)"
+            _err(f"cannot start: {exc}{hint if isinstance(exc, PortInUse) else ''}")
+            return 1
+        url = self.server.url if self.server else str(self.nats_url)
+        tmp = self.data_dir / "nats.url.tmp"
+        tmp.write_text(url + "\n")
+        tmp.replace(self.data_dir / "nats.url")  # readers never see a partial URL
+        for spec in self.services:
+            self.children.append(self._spawn(exe, spec, url))
+            _say(f"starting {spec.name}, log in {self.children[-1].log_file}")
+        if not await self._wait_ready(url):
+            return 0 if self.stopping.is_set() else 1
+        self._banner(url)
+        while not self.stopping.is_set():
+            if not self._all_alive("unexpectedly"):
+                return 1
+            await self._pause(0.5)
+        return 0
+
+    def _spawn(self, exe: str, spec: ServiceSpec, url: str) -> _Child:
+        env = dict(os.environ)
+        env.pop("KEYLEDGER_ALLOW_TIME_TRAVEL", None)  # only --dev may turn it on
+        env |= {
+            "KEYLEDGER_NATS_URL": url,
+            "KEYLEDGER_DB_URL": self.db_url
+            or f"sqlite+aiosqlite:///{self.data_dir / spec.db_file}",
+            "KEYLEDGER_DATA_DIR": str(self.data_dir),
+            "PYTHONUNBUFFERED": "1",  # log tails shown on failure must be complete
+        }
+        if self.key_file is not None:
+            env["KEYLEDGER_MASTER_KEY_FILE"] = str(self.key_file)
+        if self.dev:
+            env["KEYLEDGER_ALLOW_TIME_TRAVEL"] = "1"
+        log_file = self.data_dir / f"{spec.name}.log"
+        with log_file.open("ab") as log:
+            proc = subprocess.Popen(
+                [exe, "run", spec.factory, "--factory"],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                # Own process group: a terminal Ctrl-C reaches only the supervisor, which
+                # stops the services first and nats-server last; were the supervisor to die,
+                # PR_SET_PDEATHSIG sends them SIGTERM.
+                process_group=0,
+                preexec_fn=parent_death_preexec(),
+            )
+        return _Child(spec, proc, log_file)
+
+    def _all_alive(self, when: str) -> bool:
+        """False, after showing why with a log tail, if any of our processes has exited."""
+        for c in self.children:
+            if (code := c.proc.poll()) is not None:
+                return _report(
+                    f"{c.spec.name} (pid {c.proc.pid}) exited {when} (code {code})", c.log_file
+                )
+        if self.server is not None and not self.server.is_running():
+            return _report(
+                f"nats-server (pid {self.server.pid}) exited {when}", self.server.log_file
+            )
+        return True
+
+    async def _wait_ready(self, url: str) -> bool:
+        """Until every service answers its health subject (any reply will do)."""
+        try:
+            nc = await nats.connect(
+                url, connect_timeout=2, max_reconnect_attempts=3, reconnect_time_wait=0.5
+            )
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            _err(f"cannot connect to NATS at {url}: {exc!r}")
+            return False
+        pending = list(self.children)
+        deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            while pending and not self.stopping.is_set():
+                if not self._all_alive("while starting"):
+                    return False
+                for child in list(pending):
+                    # NoResponders: not subscribed yet; Timeout: busy starting. Both: retry.
+                    with contextlib.suppress(nats.errors.Error, TimeoutError):
+                        await nc.request(child.spec.health_subject, b"{}", timeout=0.5)
+                        pending.remove(child)
+                if not pending:
+                    return True
+                if time.monotonic() > deadline:
+                    what = f"{pending[0].spec.name} not ready after {READY_TIMEOUT:.0f} s"
+                    return _report(what, pending[0].log_file)
+                await self._pause(0.2)
+        finally:
+            await nc.close()
+        return False  # a signal came while starting
+
+    def _banner(self, url: str) -> None:
+        s = self.server
+        where = f"nats-server pid {s.pid}, log {s.log_file}" if s else "external server"
+        # Never print a database password.
+        db = re.sub(r"//([^/:@]*):[^/@]*@", r"//\1:***@", self.db_url or "")
+        _say(f"keyledger is up\n  NATS      {url} ({where})\n  data dir  {self.data_dir}")
+        _say(f"  db        {db or f'SQLite files in {self.data_dir}'}")
+        for c in self.children:
+            _say(f"  {c.spec.name:<9} pid {c.proc.pid}, log {c.log_file}")
+        _say("Ctrl-C to stop")
+
+    async def _shutdown(self) -> None:
+        """Services first (SIGTERM, then SIGKILL after 10 s or a second signal), NATS last."""
+        alive = [c.proc for c in self.children if c.proc.poll() is None]
+        if alive or self.server is not None:
+            _say("stopping (Ctrl-C again to kill)")
+        for proc in alive:
+            proc.terminate()
+        deadline = time.monotonic() + STOP_TIMEOUT
+        while any(p.poll() is None for p in alive) and time.monotonic() < deadline:
+            if self.signals > 1:
+                break
+            await asyncio.sleep(0.05)
+        for proc in alive:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        if self.server is not None:
+            self.server.stop()
+        (self.data_dir / "nats.url").unlink(missing_ok=True)
+
+
+def run_up(
+    *,
+    data_dir: Path,
+    nats_url: str | None,
+    db_url: str | None,
+    port: int = 0,
+    dev: bool = False,
+    services: Sequence[ServiceSpec] | None = None,
+) -> int:
+    """Run NATS (unless nats_url) and the services until a signal; returns the exit code."""
+    data_dir = data_dir.resolve()  # children and nats.url readers get absolute paths
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    lock_fd = _lock(data_dir)
+    if lock_fd is None:
+        _err(f"keyledger is already running in {data_dir}")
+        return 1
+    try:
+        key_file = _ensure_master_key(data_dir)
+        chosen = SERVICES if services is None else services
+        supervisor = _Supervisor(data_dir, nats_url, db_url, port, dev, chosen, key_file)
+        return asyncio.run(supervisor.run())
+    finally:
+        os.close(lock_fd)  # closing the descriptor releases the flock

@@ -1,0 +1,1 @@
+"""The three keyledger services: keys, notifier and calllog."""

@@ -1,0 +1,153 @@
+"""Composition root of the keys service: wires NATS, the database and the use cases."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream import FastStream
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from faststream.specification import AsyncAPI
+from pydantic import BaseModel, ValidationError
+
+from contracts import replies
+from contracts.keys import (
+    KEYS_STREAM,
+    SERVICE_QUEUE,
+    AuditQuery,
+    Command,
+    DeactivateKey,
+    GenerateKey,
+    GrantSuperAdmin,
+    OpenAccount,
+    RevealKey,
+    RevokeSuperAdmin,
+    RotateKey,
+    command_subject,
+    query_subject,
+)
+from contracts.replies import ErrorCode
+from services.keys import audit
+from services.keys.domain import DomainError
+from services.keys.eventstore import EventStore
+from services.keys.handlers import Deps, handle
+from services.keys.registry import Registry
+from services.keys.runtime import Runtime
+from services.keys.settings import KeysSettings
+from services.keys.store import create_schema, make_engine
+from services.keys.vault import Vault, load_master_key
+
+log = logging.getLogger("keyledger.keys")
+MAX_REQUEST_BYTES = 64 * 1024
+AUDIT_BATCH = 500
+
+COMMANDS: dict[str, type[Command]] = {
+    "open_account": OpenAccount,
+    "grant_admin": GrantSuperAdmin,
+    "revoke_admin": RevokeSuperAdmin,
+    "generate": GenerateKey,
+    "reveal": RevealKey,
+    "rotate": RotateKey,
+    "deactivate": DeactivateKey,
+}
+
+
+def parse(model: type[Command], body: bytes) -> Command:
+    """Validate a request; messages name fields, never echo values (a value may be a key)."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise DomainError(ErrorCode.INVALID_REQUEST, f"request over {MAX_REQUEST_BYTES} bytes")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+            for e in exc.errors(include_input=False, include_url=False)
+        )
+        raise DomainError(ErrorCode.INVALID_REQUEST, problems) from None
+
+
+async def respond(name: str, work: Any) -> bytes:
+    """Turn a use case's outcome into the one reply shape; never let a request time out."""
+    try:
+        result: BaseModel = await work
+    except DomainError as exc:
+        return replies.error(exc.code, exc.message)
+    except Exception as exc:
+        log.error("%s failed: %s", name, type(exc).__name__, exc_info=exc)
+        return replies.error(ErrorCode.UNAVAILABLE, f"{name} could not be completed; retry")
+    return replies.ok(result)
+
+
+def create_app(settings: KeysSettings | None = None) -> FastStream:
+    settings = settings or KeysSettings()
+    logging.basicConfig(level=settings.log_level)
+    broker = NatsBroker(settings.nats_url, log_level=logging.DEBUG)
+    app = FastStream(broker, specification=AsyncAPI(title="keyledger keys", version="0.1.0"))
+    engine = make_engine(settings.db_url)
+    registry = Registry()
+
+    def clock() -> datetime:
+        return datetime.now(UTC)
+
+    secret = settings.master_key.get_secret_value() if settings.master_key else None
+    vault = Vault(engine, load_master_key(secret, settings.master_key_file))
+    events = EventStore(KEYS_STREAM)
+    deps = Deps(registry=registry, events=events, vault=vault, clock=clock, new_id=_new_id)
+    runtime = Runtime(
+        nats_url=settings.nats_url,
+        replicas=settings.stream_replicas,
+        engine=engine,
+        registry=registry,
+        events=events,
+        clock=clock,
+    )
+
+    @app.on_startup
+    async def warm_up() -> None:
+        # before the broker subscribes: the registry must hold the whole stream first
+        await create_schema(engine)
+        await runtime.start()
+
+    @app.after_startup
+    async def announce() -> None:
+        await broker.connection.flush()
+        log.info("keys service ready on %s", settings.nats_url)
+
+    @app.on_shutdown
+    async def close() -> None:
+        await runtime.stop()
+        await engine.dispose()
+
+    for verb, model in COMMANDS.items():
+        _command_subscriber(broker, verb, model, deps, settings.command_workers)
+
+    @broker.subscriber(query_subject("audit"), queue=SERVICE_QUEUE)
+    async def audit_query(msg: NatsMessage) -> bytes:
+        async def work() -> BaseModel:
+            return await audit.query(engine, parse(AuditQuery, msg.body))  # type: ignore[arg-type]
+
+        return await respond("audit", work())
+
+    @broker.subscriber(query_subject("health"), queue=SERVICE_QUEUE)
+    async def health() -> bytes:
+        return replies.ok({"service": "keys", "stream_seq": registry.last_seq})
+
+    return app
+
+
+def _command_subscriber(
+    broker: NatsBroker, verb: str, model: type[Command], deps: Deps, workers: int
+) -> None:
+    @broker.subscriber(command_subject(verb), queue=SERVICE_QUEUE, max_workers=workers)
+    async def command(msg: NatsMessage) -> bytes:
+        async def work() -> BaseModel:
+            return await handle(parse(model, msg.body), deps)  # type: ignore[arg-type]
+
+        return await respond(verb, work())
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,131 @@
+"""The audit-log projection: who created, viewed, rotated or deactivated a key, and when."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from contracts.keys import (
+    AccountEvent,
+    AccountOpened,
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
+    KeyDeactivated,
+    KeyGenerated,
+    KeyRotated,
+    KeyViewed,
+    SuperAdminGranted,
+    SuperAdminRevoked,
+)
+from services.keys.store import as_utc, audit, tracking, vault
+from services.keys.upsert import insert_ignore, upsert
+
+log = logging.getLogger(__name__)
+PROJECTION = "keys-audit"
+_events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
+
+
+def audit_row(stream_seq: int, raw: dict[str, Any]) -> dict[str, Any]:
+    """One log line per event; key events name the key by id and display hint only."""
+    event = _events.validate_python(raw["payload"])
+    row: dict[str, Any] = {"key_id": None, "key_hint": None, "user": None}
+    match event:
+        case AccountOpened(owner=owner):
+            row.update(action="account_opened", user=owner)
+        case SuperAdminGranted(user=user):
+            row.update(action="admin_granted", user=user)
+        case SuperAdminRevoked(user=user):
+            row.update(action="admin_revoked", user=user)
+        case KeyGenerated(key_id=key_id, hint=hint):
+            row.update(action="created", key_id=key_id, key_hint=hint)
+        case KeyViewed(key_id=key_id, hint=hint):
+            row.update(action="viewed", key_id=key_id, key_hint=hint or None)
+        case KeyRotated(new_key_id=key_id, hint=hint):
+            row.update(action="rotated", key_id=key_id, key_hint=hint)
+        case KeyDeactivated(key_id=key_id, hint=hint):
+            row.update(action="deactivated", key_id=key_id, key_hint=hint or None)
+    return row | {
+        "account_id": raw["stream_id"],
+        "sequence": int(raw["sequence"]),
+        "stream_seq": stream_seq,
+        "occurred_at": as_utc(datetime.fromisoformat(raw["occurred_at"])),
+        "actor": str(raw["actor"]),
+    }
+
+
+async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | None]]) -> int:
+    """Apply a batch in one transaction with the tracking row; returns rows written."""
+    async with engine.begin() as conn:
+        last = await _last_seq(conn)
+        rows, retired = [], []
+        for stream_seq, raw in batch:
+            if stream_seq <= last:
+                continue
+            try:
+                if raw is None:
+                    raise ValueError("not JSON")
+                row = audit_row(stream_seq, raw)
+            except (ValidationError, ValueError, KeyError, TypeError) as exc:
+                log.error(
+                    "audit: skipped unreadable event at stream sequence %d: %s", stream_seq, exc
+                )
+                continue
+            rows.append(row)
+            if row["action"] == "deactivated":
+                retired.append(row["key_id"])
+            elif row["action"] == "rotated":
+                retired.append(raw["payload"]["old_key_id"])
+        if rows:
+            await conn.execute(insert_ignore(conn, audit, ["account_id", "sequence"]), rows)
+        if retired:
+            # a crash between append and vault cleanup in the command path is mended here
+            await conn.execute(vault.delete().where(vault.c.key_id.in_(retired)))
+        newest = max((seq for seq, _ in batch), default=last)
+        if newest > last:
+            await conn.execute(
+                upsert(conn, tracking, ["projection"], {"last_seq": newest}),
+                {"projection": PROJECTION, "last_seq": newest},
+            )
+        return len(rows)
+
+
+async def position(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return await _last_seq(conn)
+
+
+async def query(engine: AsyncEngine, q: AuditQuery) -> AuditPage:
+    """Newest first; `before` is the cursor (a per-account sequence) from the previous page."""
+    stmt = select(audit).where(audit.c.account_id == q.account_id)
+    if q.before is not None:
+        stmt = stmt.where(audit.c.sequence < q.before)
+    stmt = stmt.order_by(audit.c.sequence.desc()).limit(q.limit + 1)
+    async with engine.connect() as conn:
+        rows = (await conn.execute(stmt)).mappings().all()
+    items = [
+        AuditEntry(
+            sequence=r["sequence"],
+            occurred_at=as_utc(r["occurred_at"]),
+            actor=r["actor"],
+            action=r["action"],
+            key_id=r["key_id"],
+            key_hint=r["key_hint"],
+            user=r["user"],
+        )
+        for r in rows[: q.limit]
+    ]
+    cursor = items[-1].sequence if len(rows) > q.limit else None
+    return AuditPage(account_id=q.account_id, items=items, next_cursor=cursor)
+
+
+async def _last_seq(conn: AsyncConnection) -> int:
+    found = await conn.scalar(
+        select(tracking.c.last_seq).where(tracking.c.projection == PROJECTION)
+    )
+    return int(found or 0)

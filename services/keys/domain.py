@@ -1,0 +1,197 @@
+"""Pure account aggregate: state, decide (command -> event) and evolve (state, event -> state)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from contracts.calendar import add_months
+from contracts.envelope import GENESIS_HASH
+from contracts.keys import (
+    AccountEvent,
+    AccountOpened,
+    DeactivateKey,
+    GenerateKey,
+    GrantSuperAdmin,
+    KeyDeactivated,
+    KeyGenerated,
+    KeyRotated,
+    KeyViewed,
+    OpenAccount,
+    RevealKey,
+    RevokeSuperAdmin,
+    RotateKey,
+    SuperAdminGranted,
+    SuperAdminRevoked,
+)
+from contracts.replies import ErrorCode
+
+ROTATION_ADVICE_MONTHS = 6
+
+KeyCommand = (
+    OpenAccount
+    | GrantSuperAdmin
+    | RevokeSuperAdmin
+    | GenerateKey
+    | RevealKey
+    | RotateKey
+    | DeactivateKey
+)
+
+
+class DomainError(Exception):
+    """A refused command: `code` is the stable reply code, the message is for people."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class NewKey:
+    """What the domain may know of a freshly generated key: never the secret itself."""
+
+    key_id: str
+    hint: str
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveKey:
+    key_id: str
+    hint: str
+    fingerprint: str
+    in_use_since: datetime
+    created_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class AccountState:
+    account_id: str
+    version: int = 0
+    last_hash: str = GENESIS_HASH
+    opened: bool = False
+    admins: frozenset[str] = field(default_factory=frozenset)
+    active: ActiveKey | None = None
+
+
+def recommended_rotation(in_use_since: datetime) -> datetime:
+    """Six calendar months after the key came into use."""
+    return add_months(in_use_since, ROTATION_ADVICE_MONTHS)
+
+
+def key_age(active: ActiveKey, now: datetime) -> timedelta:
+    return max(now - active.in_use_since, timedelta(0))
+
+
+def decide(
+    command: KeyCommand,
+    state: AccountState,
+    *,
+    now: datetime,
+    new_key: NewKey | None = None,
+) -> AccountEvent:
+    """The one event a valid command produces; raises DomainError and produces nothing otherwise."""
+    if isinstance(command, OpenAccount):
+        if state.opened:
+            raise DomainError(ErrorCode.ACCOUNT_EXISTS, f"account {state.account_id} exists")
+        return AccountOpened(owner=command.owner, owner_email=command.email)
+    if not state.opened:
+        raise DomainError(ErrorCode.UNKNOWN_ACCOUNT, f"no account {state.account_id}")
+    if command.actor not in state.admins:
+        raise DomainError(
+            ErrorCode.NOT_AUTHORIZED,
+            f"{command.actor} is not a super-admin of account {state.account_id}",
+        )
+    match command:
+        case GrantSuperAdmin(user=user, email=email):
+            if user in state.admins:
+                raise DomainError(ErrorCode.ALREADY_SUPER_ADMIN, f"{user} is a super-admin already")
+            return SuperAdminGranted(user=user, email=email)
+        case RevokeSuperAdmin(user=user):
+            if user not in state.admins:
+                raise DomainError(ErrorCode.NOT_SUPER_ADMIN, f"{user} is not a super-admin")
+            if state.admins == {user}:
+                raise DomainError(
+                    ErrorCode.LAST_SUPER_ADMIN, "the last super-admin of an account cannot go"
+                )
+            return SuperAdminRevoked(user=user)
+        case GenerateKey():
+            if state.active is not None:
+                raise DomainError(
+                    ErrorCode.KEY_ALREADY_ACTIVE, "the account has an active key: rotate it instead"
+                )
+            fresh = _require(new_key)
+            return KeyGenerated(key_id=fresh.key_id, hint=fresh.hint, fingerprint=fresh.fingerprint)
+        case RevealKey():
+            active = _active(state)
+            return KeyViewed(key_id=active.key_id, hint=active.hint)
+        case RotateKey(confirm=confirm, grace_seconds=grace):
+            _confirmed(confirm, "rotate")
+            old = _active(state)
+            fresh = _require(new_key)
+            return KeyRotated(
+                old_key_id=old.key_id,
+                new_key_id=fresh.key_id,
+                hint=fresh.hint,
+                fingerprint=fresh.fingerprint,
+                grace_until=now + timedelta(seconds=grace) if grace else None,
+            )
+        case DeactivateKey(confirm=confirm):
+            _confirmed(confirm, "deactivate")
+            active = _active(state)
+            return KeyDeactivated(key_id=active.key_id, hint=active.hint)
+    raise AssertionError(f"unhandled command {type(command).__name__}")  # pragma: no cover
+
+
+def evolve(
+    state: AccountState,
+    event: AccountEvent,
+    *,
+    sequence: int,
+    occurred_at: datetime,
+    actor: str,
+    event_hash: str,
+) -> AccountState:
+    """Apply one stored event; envelope facts come in as arguments so this stays pure."""
+    state = replace(state, version=sequence, last_hash=event_hash)
+    match event:
+        case AccountOpened(owner=owner):
+            return replace(state, opened=True, admins=frozenset({owner}))
+        case SuperAdminGranted(user=user):
+            return replace(state, admins=state.admins | {user})
+        case SuperAdminRevoked(user=user):
+            return replace(state, admins=state.admins - {user})
+        case KeyGenerated(key_id=key_id, hint=hint, fingerprint=fp):
+            return replace(state, active=ActiveKey(key_id, hint, fp, occurred_at, actor))
+        case KeyRotated(new_key_id=key_id, hint=hint, fingerprint=fp):
+            return replace(state, active=ActiveKey(key_id, hint, fp, occurred_at, actor))
+        case KeyDeactivated():
+            return replace(state, active=None)
+        case KeyViewed():
+            return state
+    raise AssertionError(f"unhandled event {type(event).__name__}")  # pragma: no cover
+
+
+def needs_new_key(command: KeyCommand) -> bool:
+    return isinstance(command, GenerateKey | RotateKey)
+
+
+def _active(state: AccountState) -> ActiveKey:
+    if state.active is None:
+        raise DomainError(ErrorCode.NO_ACTIVE_KEY, f"account {state.account_id} has no active key")
+    return state.active
+
+
+def _confirmed(confirm: bool, verb: str) -> None:
+    if not confirm:
+        raise DomainError(
+            ErrorCode.CONFIRMATION_REQUIRED, f"{verb} needs explicit confirmation (confirm=true)"
+        )
+
+
+def _require(new_key: NewKey | None) -> NewKey:
+    if new_key is None:
+        raise ValueError("this command needs a freshly generated key")
+    return new_key

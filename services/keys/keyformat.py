@@ -1,0 +1,48 @@
+"""API key format: a recognisable prefix, 165 random bits and a CRC32 checksum."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import zlib
+
+PREFIX = "klk_"
+ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+BODY_LEN = 32  # 32 base-36 characters carry log2(36) * 32 = 165 random bits
+CHECK_LEN = 7  # CRC32 needs 7 base-36 digits (36**7 > 2**32)
+KEY_LEN = len(PREFIX) + BODY_LEN + CHECK_LEN
+KEY_PATTERN = rf"klk_[0-9a-z]{{{BODY_LEN + CHECK_LEN}}}"  # also what secret scanners look for
+_shape = re.compile(KEY_PATTERN).fullmatch
+
+
+def _base36(value: int, width: int) -> str:
+    digits = []
+    for _ in range(width):
+        value, rem = divmod(value, 36)
+        digits.append(ALPHABET[rem])
+    return "".join(reversed(digits))
+
+
+def generate() -> str:
+    """A fresh key whose last seven characters are the CRC32 of everything before them."""
+    head = PREFIX + "".join(secrets.choice(ALPHABET) for _ in range(BODY_LEN))
+    return head + _base36(zlib.crc32(head.encode()), CHECK_LEN)
+
+
+def is_well_formed(key: str) -> bool:
+    """Shape and checksum only: rejects typos and junk before any lookup."""
+    # the regex first: int(..., 36) alone would accept upper case, "_" and non-ASCII digits
+    if _shape(key) is None:
+        return False
+    return int(key[-CHECK_LEN:], 36) == zlib.crc32(key[:-CHECK_LEN].encode())
+
+
+def fingerprint(key: str) -> str:
+    """sha-256 hex: what events carry and what verification looks up."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def hint(key: str) -> str:
+    """Enough to recognise a key on screen, far too little to use it."""
+    return f"{PREFIX}…{key[-4:]}"

@@ -1,0 +1,88 @@
+"""A durable pull loop feeding a projection in batches, acknowledged only after commit."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from nats.errors import ConnectionClosedError
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext, api
+
+log = logging.getLogger(__name__)
+Apply = Callable[[list[tuple[int, dict[str, Any] | None]]], Awaitable[object]]
+
+
+class Projector:
+    """Bare nats-py fetch loop: FastStream's batch pull waits for a full batch and costs ~5x.
+
+    One batch in flight across replicas (max_ack_pending = batch) keeps stream order; a
+    failed batch is not acknowledged, so it comes back after ack_wait; AckPolicy.ALL lets one
+    ack cover the whole batch.
+    """
+
+    def __init__(
+        self,
+        js: JetStreamContext,
+        *,
+        stream: str,
+        subject: str,
+        durable: str,
+        apply: Apply,
+        batch: int = 500,
+        ack_wait: float = 30.0,
+    ) -> None:
+        self._js, self._stream, self._subject, self._durable = js, stream, subject, durable
+        self._apply = apply
+        self._batch = batch
+        self._ack_wait = ack_wait
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        config = api.ConsumerConfig(
+            ack_policy=api.AckPolicy.ALL,
+            max_ack_pending=self._batch,
+            ack_wait=self._ack_wait,
+        )
+        sub = await self._js.pull_subscribe(
+            self._subject, durable=self._durable, stream=self._stream, config=config
+        )
+        self._task = asyncio.create_task(self._run(sub), name=f"projector-{self._durable}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
+        while True:
+            try:
+                msgs = await sub.fetch(self._batch, timeout=5.0)
+            except (NatsTimeout, TimeoutError):
+                continue
+            except ConnectionClosedError:
+                return
+            batch = [(m.metadata.sequence.stream, _json(m.data)) for m in msgs]
+            try:
+                await self._apply(batch)
+            except Exception:
+                log.exception(
+                    "%s: batch ending at %d failed; it will be redelivered",
+                    self._durable,
+                    batch[-1][0],
+                )
+                await asyncio.sleep(1.0)
+                continue
+            await msgs[-1].ack()
+
+
+def _json(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None

@@ -1,0 +1,135 @@
+"""In-memory model of every account and the verification index, folded from the KEYS stream."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import TypeAdapter
+
+from contracts.keys import AccountEvent, KeyDeactivated, KeyGenerated, KeyRotated
+from services.keys import keyformat
+from services.keys.domain import AccountState, evolve
+
+_events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
+RECENT_COMMANDS = 100_000
+
+
+@dataclass(slots=True)
+class IndexEntry:
+    """What verification knows of one key: never the key itself, only its sha-256."""
+
+    digest: bytes
+    account_id: str
+    key_id: str
+    status: str  # active | grace | deactivated
+    grace_until: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """A command that already took effect, so a retry can be answered without a second event."""
+
+    event_type: str
+    key_id: str | None
+    occurred_at: datetime
+    previous_key_id: str | None = None
+    grace_until: datetime | None = None
+
+
+class Registry:
+    """Applies events in stream order; skips any at or below what it has seen for that account."""
+
+    def __init__(self) -> None:
+        self.accounts: dict[str, AccountState] = {}
+        self.subject_seq: dict[str, int] = {}
+        self.last_seq = 0
+        self._index: dict[bytes, IndexEntry] = {}
+        self._by_key_id: dict[str, IndexEntry] = {}
+        self._grace: dict[str, list[IndexEntry]] = {}
+        self._recent: dict[tuple[str, str], Applied] = {}
+
+    def state(self, account_id: str) -> AccountState:
+        return self.accounts.get(account_id) or AccountState(account_id=account_id)
+
+    def applied(self, account_id: str, command_id: str) -> Applied | None:
+        return self._recent.get((account_id, command_id))
+
+    def apply(self, stream_seq: int, raw: dict[str, Any]) -> bool:
+        """Fold one stored event (its parsed JSON); False when it was seen already."""
+        account_id = raw["stream_id"]
+        if stream_seq <= self.subject_seq.get(account_id, 0):
+            return False
+        event = _events.validate_python(raw["payload"])
+        occurred_at = datetime.fromisoformat(raw["occurred_at"])
+        self.accounts[account_id] = evolve(
+            self.state(account_id),
+            event,
+            sequence=raw["sequence"],
+            occurred_at=occurred_at,
+            actor=raw["actor"],
+            event_hash=raw["hash"],
+        )
+        self.subject_seq[account_id] = stream_seq
+        self.last_seq = max(self.last_seq, stream_seq)
+        self._remember(account_id, raw["causation_id"], event, occurred_at)
+        self._index_event(account_id, event)
+        return True
+
+    def verify(self, key: str, now: datetime) -> tuple[str | None, IndexEntry | None]:
+        """(reason, entry): reason None means valid. Malformed keys never reach the index."""
+        if not keyformat.is_well_formed(key):
+            return "malformed", None
+        digest = hashlib.sha256(key.encode()).digest()
+        entry = self._index.get(digest)
+        if entry is None or not hmac.compare_digest(entry.digest, digest):
+            return "unknown", None
+        if entry.status == "active":
+            return None, entry
+        if entry.status == "grace" and entry.grace_until is not None:
+            return (None if now < entry.grace_until else "expired"), entry
+        return "deactivated", entry
+
+    def _index_event(self, account_id: str, event: AccountEvent) -> None:
+        match event:
+            case KeyGenerated(key_id=key_id, fingerprint=fp):
+                self._add(account_id, key_id, fp)
+            case KeyRotated(old_key_id=old, new_key_id=new, fingerprint=fp, grace_until=until):
+                self._retire(account_id, old, grace_until=until)
+                self._add(account_id, new, fp)
+            case KeyDeactivated(key_id=key_id):
+                self._retire(account_id, key_id, grace_until=None)
+                # deactivation is an emergency brake: it also ends every grace period
+                for entry in self._grace.pop(account_id, []):
+                    entry.status = "deactivated"
+
+    def _add(self, account_id: str, key_id: str, fingerprint: str) -> None:
+        entry = IndexEntry(bytes.fromhex(fingerprint), account_id, key_id, "active")
+        self._index[entry.digest] = entry
+        self._by_key_id[key_id] = entry
+
+    def _retire(self, account_id: str, key_id: str, *, grace_until: datetime | None) -> None:
+        entry = self._by_key_id.get(key_id)
+        if entry is None:
+            return
+        if grace_until is None:
+            entry.status = "deactivated"
+        else:
+            entry.status, entry.grace_until = "grace", grace_until
+            self._grace.setdefault(account_id, []).append(entry)
+
+    def _remember(
+        self, account_id: str, command_id: str, event: AccountEvent, occurred_at: datetime
+    ) -> None:
+        if isinstance(event, KeyRotated):
+            done = Applied(
+                event.kind, event.new_key_id, occurred_at, event.old_key_id, event.grace_until
+            )
+        else:
+            done = Applied(event.kind, getattr(event, "key_id", None), occurred_at)
+        self._recent[(account_id, command_id)] = done
+        if len(self._recent) > RECENT_COMMANDS:
+            del self._recent[next(iter(self._recent))]

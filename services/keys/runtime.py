@@ -1,0 +1,76 @@
+"""The keys service's own NATS connection: replay, live follow, verify responder, audit feed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import nats
+from nats.aio.client import Client
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.keys import KEYS_STREAM
+from services.keys import audit
+from services.keys.eventstore import EventStore, ensure_stream
+from services.keys.follower import Follower
+from services.keys.projector import Projector
+from services.keys.registry import Registry
+from services.keys.verify import VerifyResponder
+
+log = logging.getLogger("keyledger.keys")
+
+
+class Runtime:
+    """Everything that must be warm before the broker subscribes to commands.
+
+    It holds a connection of its own, so keys.verify never queues behind FastStream's
+    command handling on the broker's socket.
+    """
+
+    def __init__(
+        self,
+        *,
+        nats_url: str,
+        replicas: int,
+        engine: AsyncEngine,
+        registry: Registry,
+        events: EventStore,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._url, self._replicas = nats_url, replicas
+        self._engine, self._registry, self._events, self._clock = engine, registry, events, clock
+        self._nc: Client | None = None
+        self._follower: Follower | None = None
+        self._projector: Projector | None = None
+
+    async def start(self) -> None:
+        nc = self._nc = await nats.connect(self._url, name="keys-runtime")
+        js = nc.jetstream()
+        await ensure_stream(js, KEYS_STREAM, self._replicas)
+        self._events.bind(js)
+        self._follower = Follower(js, self._registry)
+        await self._follower.start()
+        await self._follower.caught_up()
+        await VerifyResponder(nc, self._registry, self._clock).start()
+        self._projector = Projector(
+            js,
+            stream=KEYS_STREAM.name,
+            subject="keys.events.>",
+            durable=audit.PROJECTION,
+            apply=lambda batch: audit.project(self._engine, batch),
+        )
+        await self._projector.start()
+        log.info(
+            "keys: %d accounts loaded up to stream sequence %d",
+            len(self._registry.accounts),
+            self._follower.position,
+        )
+
+    async def stop(self) -> None:
+        if self._projector:
+            await self._projector.stop()
+        if self._follower:
+            await self._follower.stop()
+        if self._nc:
+            await self._nc.drain()

@@ -1,0 +1,66 @@
+"""The keys service's own tables: the vault, the audit projection and its tracking row."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+metadata = MetaData()
+
+vault = Table(
+    "keys_vault",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False, index=True),
+    Column("nonce", LargeBinary(12), nullable=False),
+    Column("ciphertext", LargeBinary, nullable=False),
+)
+
+audit = Table(
+    "keys_audit",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("sequence", Integer, primary_key=True, autoincrement=False),
+    Column("stream_seq", BigInteger, nullable=False),
+    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("key_id", String(64)),
+    Column("key_hint", String(32)),
+    Column("user", String(128)),
+)
+
+tracking = Table(
+    "keys_tracking",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+
+def make_engine(url: str) -> AsyncEngine:
+    """One engine per process; SQLite gets a busy timeout so replicas wait instead of failing."""
+    if url.startswith("sqlite"):
+        return create_async_engine(url, connect_args={"timeout": 30})
+    return create_async_engine(url, pool_size=10, max_overflow=10)
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything here is UTC."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,54 @@
+"""keys.verify served by a bare nats-py subscription: the hot path skips FastStream's layers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import datetime
+
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from contracts import replies
+from contracts.keys import SERVICE_QUEUE, VERIFY_SUBJECT, VerifyResult
+from contracts.replies import ErrorCode
+from services.keys.registry import Registry
+
+_REFUSED = {
+    reason: replies.ok(VerifyResult(valid=False, reason=reason))
+    for reason in ("malformed", "unknown", "deactivated", "expired")
+}
+_BAD_REQUEST = replies.error(ErrorCode.INVALID_REQUEST, 'expected {"key": "<api key>"}')
+
+
+def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
+    """The whole verification: parse, check the checksum, look up the hash; no I/O."""
+    try:
+        key = json.loads(body)["key"]
+    except (ValueError, KeyError, TypeError):
+        return _BAD_REQUEST
+    if not isinstance(key, str):
+        return _BAD_REQUEST
+    reason, entry = registry.verify(key, now)
+    if reason is not None or entry is None:
+        return _REFUSED[reason or "unknown"]
+    return replies.ok(VerifyResult(valid=True, account_id=entry.account_id, key_id=entry.key_id))
+
+
+class VerifyResponder:
+    """Answers in the subscription's own callback: no task per message, no logging per message."""
+
+    def __init__(self, nc: Client, registry: Registry, clock: Callable[[], datetime]) -> None:
+        self._nc = nc
+        self._registry = registry
+        self._clock = clock
+        self._sub: Subscription | None = None
+
+    async def start(self) -> None:
+        self._sub = await self._nc.subscribe(VERIFY_SUBJECT, queue=SERVICE_QUEUE, cb=self._on_msg)
+        await self._nc.flush()
+
+    async def _on_msg(self, msg: Msg) -> None:
+        if msg.reply:
+            await msg.respond(verify_reply(self._registry, msg.data, self._clock()))

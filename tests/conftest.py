@@ -1,0 +1,1 @@
+pytest_plugins = ["tests.plugins.nats", "tests.plugins.db", "tests.plugins.keys"]

@@ -1,0 +1,246 @@
+"""Tests for the `keyledger up` supervisor, run in a subprocess with a fake service."""
+
+import base64
+import fcntl
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import nats
+import pytest
+
+from keyledger.natsserver import NatsServer
+from keyledger.up import ServiceSpec, run_up
+
+pytestmark = pytest.mark.nats
+
+REPO = Path(__file__).resolve().parents[2]
+FAKE_FACTORY = "tests.integration.fake_service:create_app"
+SCRIPT = """
+import sys
+from pathlib import Path
+from keyledger.up import ServiceSpec, run_up
+fake = ServiceSpec("fake", sys.argv[2], "fake.query.health", "fake.db")
+data_dir, nats_url = Path(sys.argv[1]), sys.argv[3] or None
+sys.exit(run_up(data_dir=data_dir, nats_url=nats_url, db_url=None, dev=True, services=[fake]))
+"""
+
+
+def _alive(pid: int) -> bool:
+    """True if pid runs and is not a zombie (an unreaped orphan counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _children(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid:
+            found.add(int(stat.parent.name))
+    return found
+
+
+def _wait_gone(pids: set[int], timeout: float = 5.0) -> set[int]:
+    deadline = time.monotonic() + timeout
+    while (left := {p for p in pids if _alive(p)}) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return left
+
+
+@dataclass
+class Up:
+    proc: subprocess.Popen[bytes]
+    data_dir: Path
+    out: Path
+    err: Path
+
+    def wait_banner(self, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while "Ctrl-C to stop" not in (text := self.out.read_text()):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"no banner; stdout:\n{text}\nstderr:\n{self.err.read_text()}")
+            time.sleep(0.05)
+        return text
+
+
+def _start_up(
+    tmp_path: Path, factory: str = FAKE_FACTORY, nats_url: str = "", own_group: bool = False
+) -> Up:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
+    out, err = tmp_path / "up.out", tmp_path / "up.err"
+    with out.open("wb") as stdout, err.open("wb") as stderr:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(tmp_path / "data"), factory, nats_url],
+            cwd=REPO,  # so `faststream run` finds the tests package, as it would services/
+            env=env | {"PYTHONUNBUFFERED": "1"},
+            stdout=stdout,
+            stderr=stderr,
+            # Like a shell job: the terminal's Ctrl-C goes to this whole group.
+            process_group=0 if own_group else None,
+        )
+    return Up(proc, tmp_path / "data", out, err)
+
+
+@pytest.fixture
+def up(tmp_path: Path) -> Iterator[Up]:
+    running = _start_up(tmp_path)
+    yield running
+    if running.proc.poll() is None:
+        running.proc.terminate()
+        try:
+            running.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            running.proc.kill()
+
+
+async def test_up_serves_and_writes_its_state(up: Up) -> None:
+    banner = up.wait_banner()
+    data = up.data_dir
+    url = (data / "nats.url").read_text().strip()
+    assert url in banner
+    assert str(data / "fake.log") in banner
+    assert not url.endswith(":4222")
+    assert (data.stat().st_mode & 0o777) == 0o700
+    key_file = data / "master.key"
+    assert (key_file.stat().st_mode & 0o777) == 0o600
+    assert len(base64.urlsafe_b64decode(key_file.read_text())) == 32
+    nc = await nats.connect(url)
+    try:
+        reply = json.loads((await nc.request("fake.query.health", b"{}", timeout=2)).data)
+    finally:
+        await nc.close()
+    assert reply["env"] == {
+        "KEYLEDGER_NATS_URL": url,
+        "KEYLEDGER_DB_URL": f"sqlite+aiosqlite:///{data / 'fake.db'}",
+        "KEYLEDGER_DATA_DIR": str(data),
+        "KEYLEDGER_MASTER_KEY_FILE": str(key_file),
+        "KEYLEDGER_ALLOW_TIME_TRAVEL": "1",
+    }
+
+
+def test_second_up_on_same_dir_exits_1(up: Up, capsys: pytest.CaptureFixture[str]) -> None:
+    up.wait_banner()
+    assert run_up(data_dir=up.data_dir, nats_url=None, db_url=None) == 1
+    assert f"keyledger is already running in {up.data_dir}" in capsys.readouterr().err
+    assert up.proc.poll() is None  # the first one is untouched
+
+
+def test_sigterm_stops_everything_cleanly(up: Up) -> None:
+    up.wait_banner()
+    children = _children(up.proc.pid)
+    banner_pids = {int(p) for p in re.findall(r"pid (\d+)", up.out.read_text())}
+    assert banner_pids == children
+    assert len(children) == 2  # nats-server + fake
+    up.proc.send_signal(signal.SIGTERM)
+    assert up.proc.wait(15) == 0
+    assert not _wait_gone(children, timeout=1)
+    assert not (up.data_dir / "nats.url").exists()
+    assert "shut down gracefully" in (up.data_dir / "fake.log").read_text()
+    assert "Server Exiting" in (up.data_dir / "nats-server.log").read_text()
+    with (up.data_dir / "up.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # released
+
+
+def test_ctrl_c_in_a_terminal_stops_services_then_nats(tmp_path: Path) -> None:
+    up = _start_up(tmp_path, own_group=True)
+    try:
+        up.wait_banner()
+        children = _children(up.proc.pid)
+        os.killpg(up.proc.pid, signal.SIGINT)  # what the terminal does on Ctrl-C
+        assert up.proc.wait(15) == 0
+    finally:
+        if up.proc.poll() is None:
+            up.proc.kill()
+    assert not _wait_gone(children, timeout=1)
+    assert "shut down gracefully" in (up.data_dir / "fake.log").read_text()
+    # nats-server never saw the SIGINT: it was stopped by the supervisor, after the service.
+    nats_log = (up.data_dir / "nats-server.log").read_text()
+    assert 'Trapped "terminated" signal' in nats_log
+    assert "interrupt" not in nats_log
+
+
+async def test_up_with_external_nats_leaves_it_running(
+    tmp_path: Path, nats_server: NatsServer
+) -> None:
+    up = _start_up(tmp_path, nats_url=nats_server.url)
+    banner = up.wait_banner()
+    assert f"{nats_server.url} (external server)" in banner
+    assert (up.data_dir / "nats.url").read_text().strip() == nats_server.url
+    assert not (up.data_dir / "jetstream").exists()
+    up.proc.terminate()
+    assert up.proc.wait(15) == 0
+    assert nats_server.is_running()
+    assert not (up.data_dir / "nats.url").exists()
+
+
+def test_child_death_stops_everything(up: Up) -> None:
+    up.wait_banner()
+    children = _children(up.proc.pid)
+    fake_pid = int(re.findall(r"fake +pid (\d+)", up.out.read_text())[0])
+    os.kill(fake_pid, signal.SIGKILL)
+    assert up.proc.wait(15) == 1
+    assert "fake (pid" in up.err.read_text()
+    assert "exited unexpectedly" in up.err.read_text()
+    assert not _wait_gone(children, timeout=1)
+    assert not (up.data_dir / "nats.url").exists()
+
+
+def test_supervisor_death_takes_children_down(up: Up) -> None:
+    up.wait_banner()
+    children = _children(up.proc.pid)
+    up.proc.kill()  # no chance to clean up: PR_SET_PDEATHSIG must do it
+    up.proc.wait()
+    assert not _wait_gone(children, timeout=10)
+
+
+def test_service_failing_to_start_stops_everything(tmp_path: Path) -> None:
+    up = _start_up(tmp_path, factory="tests.integration.fake_service:no_such_factory")
+    assert up.proc.wait(20) == 1
+    err = up.err.read_text()
+    assert "while starting" in err
+    assert "no_such_factory" in err  # the service's log tail is shown
+    nats_pid = int(re.findall(r"^\[(\d+)\]", (up.data_dir / "nats-server.log").read_text())[0])
+    assert not _alive(nats_pid)
+    assert not (up.data_dir / "nats.url").exists()
+
+
+def test_nats_port_in_use_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("KEYLEDGER_MASTER_KEY", raising=False)
+    monkeypatch.delenv("KEYLEDGER_MASTER_KEY_FILE", raising=False)
+    data = tmp_path / "data"
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert run_up(data_dir=data, nats_url=None, db_url=None, port=port, services=[]) == 1
+    assert "already in use" in capsys.readouterr().err
+    assert not (data / "nats.url").exists()
+    assert (data / "master.key").stat().st_mode & 0o777 == 0o600
+    # The lock went with the failed run: a new one may start.
+    with (data / "up.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+
+def test_service_spec_table_has_keys() -> None:
+    from keyledger.up import SERVICES
+
+    assert SERVICES[0] == ServiceSpec(
+        "keys", "services.keys.app:create_app", "keys.query.health", "keys.db"
+    )
