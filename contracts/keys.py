@@ -149,8 +149,14 @@ class AuditQuery(Command):
     )
 
 
-class VerifyRequest(Command):
-    key: Annotated[str, Field(max_length=256)]
+class VerifyRequest(BaseModel):
+    """Send the fingerprint (sha-256 hex of the key) so the key never crosses NATS; a raw
+    `key` is accepted too, for gateways that cannot hash, and gets the checksum check."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")] | None = None
+    key: Annotated[str, Field(max_length=256)] | None = None
 
 
 # --- results (the `result` of a successful reply) ----------------------------------------

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from nats.js import api
 from pydantic import BaseModel
 
+from contracts import keyformat
 from contracts.envelope import canonical_json, chain_hash
 from contracts.keys import (
     EVENT_VERSION,
@@ -25,7 +26,6 @@ from contracts.keys import (
     event_subject,
 )
 from contracts.replies import ErrorCode
-from services.keys import keyformat
 from services.keys.domain import (
     AccountState,
     ActiveKey,
@@ -33,6 +33,7 @@ from services.keys.domain import (
     KeyCommand,
     NewKey,
     decide,
+    evolve,
     key_age,
     needs_new_key,
     recommended_rotation,
@@ -92,7 +93,9 @@ async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:
     done = deps.registry.applied(account_id, command.command_id)
     if done is not None:
         return await _replayed(command, done, deps)
+    # state and its concurrency token are read together, before any await can move them
     state = deps.registry.state(account_id)
+    expected = deps.registry.subject_seq.get(account_id, 0)
     now = deps.clock()
     secret = deps.new_secret() if needs_new_key(command) else None
     new_key = _describe(secret, deps.new_id()) if secret else None
@@ -104,7 +107,7 @@ async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:
         ack = await deps.events.append(
             event_subject(account_id),
             canonical_json(raw),
-            expected_subject_seq=deps.registry.subject_seq.get(account_id, 0),
+            expected_subject_seq=expected,
             msg_id=f"{account_id}:{command.command_id}",
         )
     except BaseException:
@@ -117,12 +120,22 @@ async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:
             await deps.vault.destroy(new_key.key_id)
         raise Conflict(account_id)
     deps.registry.apply(ack.seq, raw)  # verification sees the change before anyone is told
+    # the reply describes the state right after *this* event, even if other replicas'
+    # events reach the registry while we await below
+    after = evolve(
+        state,
+        event,
+        sequence=raw["sequence"],
+        occurred_at=now,
+        actor=raw["actor"],
+        event_hash=raw["hash"],
+    )
     old_key = getattr(event, "old_key_id", None) or (
         state.active.key_id if isinstance(command, DeactivateKey) and state.active else None
     )
     if old_key:
         await deps.vault.destroy(old_key)
-    return await _result(command, deps, secret=secret)
+    return await _result(command, after, Applied.of(event, now), deps, secret=secret)
 
 
 async def _replayed(command: KeyCommand, done: Applied, deps: Deps) -> BaseModel:
@@ -137,14 +150,13 @@ async def _replayed(command: KeyCommand, done: Applied, deps: Deps) -> BaseModel
         raise DomainError(
             ErrorCode.KEY_UNAVAILABLE, "that command's key has been rotated or deactivated"
         )
-    return await _result(command, deps, secret=None)
+    return await _result(command, state, done, deps, secret=None)
 
 
-async def _result(command: KeyCommand, deps: Deps, *, secret: str | None) -> BaseModel:
+async def _result(
+    command: KeyCommand, state: AccountState, done: Applied, deps: Deps, *, secret: str | None
+) -> BaseModel:
     """The reply, from the state after the command's event and what the event recorded."""
-    state = deps.registry.state(command.account_id)
-    done = deps.registry.applied(command.account_id, command.command_id)
-    assert done is not None, "a result is only built once the command's event is applied"
     if isinstance(command, DeactivateKey):
         return DeactivateResult(
             account_id=state.account_id, key_id=done.key_id or "", deactivated_at=done.occurred_at

@@ -10,8 +10,8 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from contracts import keyformat
 from contracts.keys import AccountEvent, KeyDeactivated, KeyGenerated, KeyRotated
-from services.keys import keyformat
 from services.keys.domain import AccountState, evolve
 
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
@@ -38,6 +38,14 @@ class Applied:
     occurred_at: datetime
     previous_key_id: str | None = None
     grace_until: datetime | None = None
+
+    @staticmethod
+    def of(event: AccountEvent, occurred_at: datetime) -> Applied:
+        if isinstance(event, KeyRotated):
+            return Applied(
+                event.kind, event.new_key_id, occurred_at, event.old_key_id, event.grace_until
+            )
+        return Applied(event.kind, getattr(event, "key_id", None), occurred_at)
 
 
 class Registry:
@@ -83,7 +91,10 @@ class Registry:
         """(reason, entry): reason None means valid. Malformed keys never reach the index."""
         if not keyformat.is_well_formed(key):
             return "malformed", None
-        digest = hashlib.sha256(key.encode()).digest()
+        return self.lookup(hashlib.sha256(key.encode()).digest(), now)
+
+    def lookup(self, digest: bytes, now: datetime) -> tuple[str | None, IndexEntry | None]:
+        """Verify by sha-256 alone: what a client sends so the key itself stays off the wire."""
         entry = self._index.get(digest)
         if entry is None or not hmac.compare_digest(entry.digest, digest):
             return "unknown", None
@@ -124,12 +135,6 @@ class Registry:
     def _remember(
         self, account_id: str, command_id: str, event: AccountEvent, occurred_at: datetime
     ) -> None:
-        if isinstance(event, KeyRotated):
-            done = Applied(
-                event.kind, event.new_key_id, occurred_at, event.old_key_id, event.grace_until
-            )
-        else:
-            done = Applied(event.kind, getattr(event, "key_id", None), occurred_at)
-        self._recent[(account_id, command_id)] = done
+        self._recent[(account_id, command_id)] = Applied.of(event, occurred_at)
         if len(self._recent) > RECENT_COMMANDS:
             del self._recent[next(iter(self._recent))]

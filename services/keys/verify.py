@@ -19,18 +19,25 @@ _REFUSED = {
     reason: replies.ok(VerifyResult(valid=False, reason=reason))
     for reason in ("malformed", "unknown", "deactivated", "expired")
 }
-_BAD_REQUEST = replies.error(ErrorCode.INVALID_REQUEST, 'expected {"key": "<api key>"}')
+_BAD_REQUEST = replies.error(
+    ErrorCode.INVALID_REQUEST,
+    'expected {"fingerprint": "<sha-256 hex of the key>"} or {"key": "..."}',
+)
 
 
 def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
-    """The whole verification: parse, check the checksum, look up the hash; no I/O."""
+    """The whole verification: parse, check, look up the hash; no I/O."""
     try:
-        key = json.loads(body)["key"]
+        request = json.loads(body)
+        if "fingerprint" in request:
+            reason, entry = registry.lookup(bytes.fromhex(request["fingerprint"]), now)
+        else:
+            key = request["key"]
+            if not isinstance(key, str):
+                return _BAD_REQUEST
+            reason, entry = registry.verify(key, now)
     except (ValueError, KeyError, TypeError):
         return _BAD_REQUEST
-    if not isinstance(key, str):
-        return _BAD_REQUEST
-    reason, entry = registry.verify(key, now)
     if reason is not None or entry is None:
         return _REFUSED[reason or "unknown"]
     return replies.ok(VerifyResult(valid=True, account_id=entry.account_id, key_id=entry.key_id))

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from services.keys import keyformat
+from contracts import keyformat
 
 
 def test_generated_keys_are_well_formed_unique_and_scannable() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from services.keys import keyformat
+from contracts import keyformat
 from services.keys.registry import Registry
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""API key format: a recognisable prefix, 165 random bits and a CRC32 checksum."""
+"""API key format, a contract clients and scanners rely on: prefix, 165 random bits, CRC32."""
 
 from __future__ import annotations
 
