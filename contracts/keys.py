@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 from uuid import uuid4
@@ -10,6 +9,7 @@ from uuid import uuid4
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.envelope import Contract
+from contracts.streams import StreamSpec
 
 ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
@@ -235,18 +235,6 @@ def command_subject(verb: str) -> str:
 
 def query_subject(name: str) -> str:
     return f"keys.query.{name}"
-
-
-@dataclass(frozen=True)
-class StreamSpec:
-    """What a producer declares for its stream; consumers bind without changing it."""
-
-    name: str
-    subjects: tuple[str, ...]
-    max_age_seconds: float = 0
-    duplicate_window_seconds: float = 120
-    deny_delete: bool = True
-    deny_purge: bool = True
 
 
 KEYS_STREAM = StreamSpec(name="KEYS", subjects=("keys.events.>",))

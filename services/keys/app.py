@@ -30,6 +30,7 @@ from contracts.keys import (
     query_subject,
 )
 from contracts.replies import ErrorCode
+from services.common.sql import make_engine
 from services.keys import audit
 from services.keys.domain import DomainError
 from services.keys.eventstore import EventStore
@@ -37,7 +38,7 @@ from services.keys.handlers import Deps, handle
 from services.keys.registry import Registry
 from services.keys.runtime import Runtime
 from services.keys.settings import KeysSettings
-from services.keys.store import create_schema, make_engine
+from services.keys.store import create_schema
 from services.keys.vault import Vault, load_master_key
 
 log = logging.getLogger("keyledger.keys")

@@ -23,8 +23,8 @@ from contracts.keys import (
     SuperAdminGranted,
     SuperAdminRevoked,
 )
-from services.keys.store import as_utc, audit, tracking, vault
-from services.keys.upsert import insert_ignore, upsert
+from services.common.sql import as_utc, insert_ignore, upsert
+from services.keys.store import audit, tracking, vault
 
 log = logging.getLogger(__name__)
 PROJECTION = "keys-audit"

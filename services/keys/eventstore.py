@@ -1,4 +1,4 @@
-"""The KEYS stream as an event store: declare, append with optimistic concurrency, read back."""
+"""The KEYS stream as an event store: append with optimistic concurrency, read an account back."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 
-from contracts.keys import StreamSpec
+from contracts.streams import StreamSpec
 
 log = logging.getLogger(__name__)
 WRONG_LAST_SEQUENCE = 10071
@@ -16,43 +16,6 @@ WRONG_LAST_SEQUENCE = 10071
 
 class Conflict(Exception):
     """Someone appended to this account first: reload and decide again."""
-
-
-class StreamMismatch(RuntimeError):
-    """The stream exists with settings that would weaken its guarantees; refuse to run."""
-
-
-def stream_config(spec: StreamSpec, replicas: int) -> api.StreamConfig:
-    return api.StreamConfig(
-        name=spec.name,
-        subjects=list(spec.subjects),
-        retention=api.RetentionPolicy.LIMITS,
-        storage=api.StorageType.FILE,
-        max_age=spec.max_age_seconds,
-        duplicate_window=spec.duplicate_window_seconds,
-        deny_delete=spec.deny_delete,
-        deny_purge=spec.deny_purge,
-        num_replicas=replicas,
-        allow_direct=True,
-    )
-
-
-async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int = 1) -> None:
-    """Create the stream when missing; never silently rewrite an existing one."""
-    wanted = stream_config(spec, replicas)
-    try:
-        info = await js.stream_info(spec.name)
-    except NotFoundError:
-        await js.add_stream(wanted)
-        return
-    have = info.config
-    problems = [
-        f"{field}={getattr(have, field)!r} (expected {getattr(wanted, field)!r})"
-        for field in ("subjects", "storage", "max_age", "deny_delete", "deny_purge", "num_replicas")
-        if getattr(have, field) != getattr(wanted, field)
-    ]
-    if problems:
-        raise StreamMismatch(f"stream {spec.name} has unexpected settings: " + ", ".join(problems))
 
 
 class EventStore:

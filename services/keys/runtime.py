@@ -11,10 +11,11 @@ from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import KEYS_STREAM
+from services.common.projector import Projector
+from services.common.streams import ensure_stream
 from services.keys import audit
-from services.keys.eventstore import EventStore, ensure_stream
+from services.keys.eventstore import EventStore
 from services.keys.follower import Follower
-from services.keys.projector import Projector
 from services.keys.registry import Registry
 from services.keys.verify import VerifyResponder
 

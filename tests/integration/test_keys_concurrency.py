@@ -15,7 +15,7 @@ from faststream.nats import JStream, NatsBroker, PullSub
 
 from contracts.envelope import GENESIS_HASH, chain_hash
 from contracts.keys import KEYS_STREAM
-from services.keys.eventstore import StreamMismatch, ensure_stream
+from services.common.streams import StreamMismatch, ensure_stream
 from services.keys.settings import KeysSettings
 from tests.plugins.keys import Request, running
 

@@ -13,8 +13,8 @@ import pytest
 from sqlalchemy import MetaData, select
 
 from contracts import keyformat
+from services.common.sql import make_engine
 from services.keys.settings import KeysSettings
-from services.keys.store import make_engine
 from tests.plugins.keys import Request
 
 pytestmark = pytest.mark.nats

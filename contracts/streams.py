@@ -1,0 +1,17 @@
+"""Stream settings as data: what a producer declares and what its consumers may expect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """What a producer declares for its stream; consumers bind without changing it."""
+
+    name: str
+    subjects: tuple[str, ...]
+    max_age_seconds: float = 0
+    duplicate_window_seconds: float = 120
+    deny_delete: bool = True
+    deny_purge: bool = True

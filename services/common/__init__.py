@@ -1,0 +1,1 @@
+"""Plumbing every service uses the same way: stream declaration, pull projections, SQL helpers."""
