@@ -141,7 +141,13 @@ class DeactivateKey(Command):
     confirm: bool = False
 
 
-class AuditQuery(Command):
+class Query(BaseModel):
+    """Queries change nothing, so they carry no command id; still strictly validated."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class AuditQuery(Query):
     account_id: AccountId
     limit: Annotated[int, Field(ge=1, le=500)] = 50
     before: Annotated[int, Field(ge=1)] | None = Field(
@@ -214,15 +220,18 @@ class AuditPage(Contract):
 
 SERVICE_QUEUE = "keys"
 VERIFY_SUBJECT = "keys.verify"
-COMMAND_VERBS = (
-    "open_account",
-    "grant_admin",
-    "revoke_admin",
-    "generate",
-    "reveal",
-    "rotate",
-    "deactivate",
-)
+
+
+# verb of keys.cmd.<verb> -> the command it carries
+COMMANDS: dict[str, type[Command]] = {
+    "open_account": OpenAccount,
+    "grant_admin": GrantSuperAdmin,
+    "revoke_admin": RevokeSuperAdmin,
+    "generate": GenerateKey,
+    "reveal": RevealKey,
+    "rotate": RotateKey,
+    "deactivate": DeactivateKey,
+}
 
 
 def event_subject(account_id: str) -> str:

@@ -40,6 +40,7 @@ class Projector:
         self._batch = batch
         self._ack_wait = ack_wait
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         config = api.ConsumerConfig(
@@ -53,15 +54,17 @@ class Projector:
         self._task = asyncio.create_task(self._run(sub), name=f"projector-{self._durable}")
 
     async def stop(self) -> None:
+        # nats-py's fetch can swallow a cancellation, so the loop also checks a flag
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
 
     async def _run(self, sub: JetStreamContext.PullSubscription) -> None:
-        while True:
+        while not self._stopping:
             try:
-                msgs = await sub.fetch(self._batch, timeout=5.0)
+                msgs = await sub.fetch(self._batch, timeout=1.0)
             except (NatsTimeout, TimeoutError):
                 continue
             except ConnectionClosedError:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
@@ -15,17 +15,11 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import replies
 from contracts.keys import (
+    COMMANDS,
     KEYS_STREAM,
     SERVICE_QUEUE,
     AuditQuery,
     Command,
-    DeactivateKey,
-    GenerateKey,
-    GrantSuperAdmin,
-    OpenAccount,
-    RevealKey,
-    RevokeSuperAdmin,
-    RotateKey,
     command_subject,
     query_subject,
 )
@@ -42,21 +36,12 @@ from services.keys.store import create_schema
 from services.keys.vault import Vault, load_master_key
 
 log = logging.getLogger("keyledger.keys")
+M = TypeVar("M", bound=BaseModel)
 MAX_REQUEST_BYTES = 64 * 1024
 AUDIT_BATCH = 500
 
-COMMANDS: dict[str, type[Command]] = {
-    "open_account": OpenAccount,
-    "grant_admin": GrantSuperAdmin,
-    "revoke_admin": RevokeSuperAdmin,
-    "generate": GenerateKey,
-    "reveal": RevealKey,
-    "rotate": RotateKey,
-    "deactivate": DeactivateKey,
-}
 
-
-def parse(model: type[Command], body: bytes) -> Command:
+def parse(model: type[M], body: bytes) -> M:
     """Validate a request; messages name fields, never echo values (a value may be a key)."""
     if len(body) > MAX_REQUEST_BYTES:
         raise DomainError(ErrorCode.INVALID_REQUEST, f"request over {MAX_REQUEST_BYTES} bytes")
@@ -114,7 +99,9 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
 
     @app.after_startup
     async def announce() -> None:
-        await broker.connection.flush()
+        # a flushed SUB is not always routable at once (seen under load): probe every subject
+        subjects = [command_subject(v) for v in COMMANDS] + [query_subject("audit")]
+        await runtime.wait_routable([*subjects, query_subject("health")])
         log.info("keys service ready on %s", settings.nats_url)
 
     @app.on_shutdown
@@ -128,7 +115,7 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
     @broker.subscriber(query_subject("audit"), queue=SERVICE_QUEUE)
     async def audit_query(msg: NatsMessage) -> bytes:
         async def work() -> BaseModel:
-            return await audit.query(engine, parse(AuditQuery, msg.body))  # type: ignore[arg-type]
+            return await audit.query(engine, parse(AuditQuery, msg.body))
 
         return await respond("audit", work())
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
 
 import nats
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import KEYS_STREAM
@@ -68,10 +71,23 @@ class Runtime:
             self._follower.position,
         )
 
+    async def wait_routable(self, subjects: list[str], *, attempts: int = 1000) -> None:
+        """Return once a request to each subject gets an answer (an empty body is refused)."""
+        assert self._nc is not None
+        for subject in subjects:
+            for _ in range(attempts):
+                try:
+                    await self._nc.request(subject, b"", timeout=1.0)
+                    break
+                except (NoRespondersError, NatsTimeoutError):
+                    await asyncio.sleep(0.01)
+
     async def stop(self) -> None:
         if self._projector:
             await self._projector.stop()
         if self._follower:
             await self._follower.stop()
         if self._nc:
-            await self._nc.drain()
+            # close, not drain: draining waits on the pull subscription's cancelled fetch
+            await self._nc.flush()
+            await self._nc.close()
