@@ -1,0 +1,152 @@
+"""The `keyledger` command line: run the system, manage keys, read the audit log, replay."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from contracts.keys import ACCOUNT_ID, event_subject
+from keyledger import replay as replaying
+from keyledger.cli_common import (
+    EXIT_REFUSED,
+    DataDirOpt,
+    JsonOpt,
+    NatsUrlOpt,
+    Target,
+    call,
+    iso,
+    show,
+)
+from keyledger.cli_keys import account_app, admin_app, key_app
+from keyledger.replay_cli import replay_events
+
+# rich tracebacks with locals could print a key held in a local variable: keep them off
+app = typer.Typer(
+    help="keyledger: event-sourced API keys on NATS JetStream.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+contracts_app = typer.Typer(help="Export the message contracts.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(admin_app, name="admin")
+app.add_typer(key_app, name="key", no_args_is_help=True)
+app.add_typer(contracts_app, name="contracts")
+
+AUDIT_PAGE_MAX = 500
+
+
+@app.command()
+def up(
+    data_dir: DataDirOpt = None,
+    nats_url: Annotated[
+        str | None, typer.Option("--nats-url", help="use this NATS instead of starting one")
+    ] = None,
+    db_url: Annotated[
+        str | None, typer.Option("--db-url", help="one database URL for every service")
+    ] = None,
+    port: Annotated[int, typer.Option("--port", help="port for the local nats-server")] = 0,
+    dev: Annotated[bool, typer.Option("--dev", help="development mode")] = False,
+) -> None:
+    """Run nats-server and the services in the foreground until Ctrl-C."""
+    from keyledger.up import run_up  # imported late: other commands need none of it
+
+    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or ".keyledger")
+    raise typer.Exit(run_up(data_dir=folder, nats_url=nats_url, db_url=db_url, port=port, dev=dev))
+
+
+@app.command()
+def audit(
+    account: Annotated[str, typer.Argument(help="account id")],
+    limit: Annotated[
+        int | None,
+        typer.Option("--limit", min=1, max=AUDIT_PAGE_MAX, help="entries [default: 50]"),
+    ] = None,
+    all_pages: Annotated[bool, typer.Option("--all", help="every entry, page by page")] = False,
+    nats_url: NatsUrlOpt = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Who created, viewed, rotated or deactivated the account's key, newest first."""
+    target = Target(nats_url, data_dir, json_out)
+    size = limit or (AUDIT_PAGE_MAX if all_pages else 50)
+
+    async def pages(client: Any) -> dict[str, Any]:
+        page = await client.audit(account, size)
+        items = list(page["items"])
+        while all_pages and page.get("next_cursor") is not None:
+            page = await client.audit(account, size, page["next_cursor"])
+            items += page["items"]
+        return {**page, "items": items}
+
+    result = call(target, pages)
+    show(target, result, [_audit_line(item) for item in result["items"]] or ["(no entries)"])
+
+
+def _audit_line(item: dict[str, Any]) -> str:
+    details = [
+        item.get("key_id") or "",
+        f"({item['key_hint']})" if item.get("key_hint") else "",
+        f"user {item['user']}" if item.get("user") else "",
+    ]
+    head = f"{iso(item['occurred_at'])}  #{item['sequence']:<4} {item['actor']:<16}"
+    return f"{head} {item['action']:<15} {' '.join(d for d in details if d)}".rstrip()
+
+
+@app.command()
+def replay(
+    account: Annotated[
+        str | None, typer.Option("--account", help="print only this account's events")
+    ] = None,
+    verify: Annotated[
+        bool, typer.Option("--verify", help="check every account's hash chain")
+    ] = False,
+    nats_url: NatsUrlOpt = None,
+    data_dir: DataDirOpt = None,
+    json_out: JsonOpt = False,
+    stream: Annotated[str, typer.Option("--stream", hidden=True)] = "KEYS",
+    subject: Annotated[str, typer.Option("--subject", hidden=True)] = replaying.DEFAULT_SUBJECT,
+) -> None:
+    """Print the event history in stream order; --verify checks it has not been altered."""
+    target = Target(nats_url, data_dir, json_out)
+    # read only what is printed; an id with a wildcard or a dot would widen the subject
+    narrow = not verify and subject == replaying.DEFAULT_SUBJECT
+    if account and narrow and re.fullmatch(ACCOUNT_ID, account):
+        subject = event_subject(account)
+    outcome = call(target, lambda c: replay_events(c.nc, stream, subject, account, verify, target))
+    if outcome.problem is not None:
+        problem = outcome.problem
+        if target.json:
+            error = {"code": "chain_broken", "message": str(problem)}
+            typer.echo(json.dumps({"error": error, "problem": problem.as_dict()}))
+        typer.echo(f"error: chain_broken: {problem}", err=True)
+        raise typer.Exit(EXIT_REFUSED)
+    if target.json:
+        typer.echo(json.dumps(outcome.document(), ensure_ascii=False))
+    elif verify:
+        counted = f"{_count(outcome.events, 'event')} in {_count(outcome.accounts, 'account')}"
+        typer.echo(f"verified {counted}: OK")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
+@contracts_app.command("export")
+def contracts_export(
+    folder: Annotated[Path, typer.Argument(help="folder to write the schema files into")],
+) -> None:
+    """Write a JSON Schema per event, command and result, and an index.json."""
+    from keyledger.schemas import export_schemas
+
+    index = export_schemas(folder)
+    typer.echo(f"wrote {len(index)} schemas and index.json to {folder}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,140 @@
+"""What every networked CLI command shares: options, the call, exit codes and output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+
+from contracts.keys import MAX_GRACE_SECONDS
+from keyledger.client import KeyledgerClient, Refused, Unreachable, discover_nats_url
+
+T = TypeVar("T")
+
+EXIT_REFUSED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+NatsUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--nats-url", envvar="KEYLEDGER_NATS_URL", help="NATS server (default: from the data dir)"
+    ),
+]
+DataDirOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar="KEYLEDGER_DATA_DIR",
+        help="where `keyledger up` keeps its files [default: ./.keyledger]",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
+ActorOpt = Annotated[str, typer.Option("--as", help="the user acting (a super-admin)")]
+HINTS = {"confirmation_required": "nothing changed; pass --yes to confirm"}
+
+YesOpt = Annotated[bool, typer.Option("--yes", help="confirm: without it nothing changes")]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where to send requests and how to print the answer."""
+
+    nats_url: str | None
+    data_dir: Path | None
+    json: bool
+
+
+def run_async(target: Target, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine; refusals exit 1, unreachable services exit 3."""
+    try:
+        return asyncio.run(work())
+    except Refused as exc:
+        hint = HINTS.get(exc.code, "")
+        fail(target, exc.code, exc.message, EXIT_REFUSED, hint)
+    except Unreachable as exc:
+        fail(target, "unreachable", str(exc), EXIT_UNREACHABLE)
+
+
+def call(target: Target, work: Callable[[KeyledgerClient], Awaitable[T]]) -> T:
+    """Connect, run one exchange with the service, close."""
+
+    async def exchange() -> T:
+        url = discover_nats_url(target.nats_url, target.data_dir)
+        async with await KeyledgerClient.connect(url, name="keyledger-cli") as client:
+            return await work(client)
+
+    return run_async(target, exchange)
+
+
+def fail(target: Target, code: str, message: str, exit_code: int, hint: str = "") -> NoReturn:
+    """Report a failure on stderr (and as JSON on stdout with --json), then exit."""
+    if target.json:
+        typer.echo(json.dumps({"error": {"code": code, "message": message}}))
+    typer.echo(f"error: {code}: {message}", err=True)
+    if hint:
+        typer.echo(f"hint: {hint}", err=True)
+    raise typer.Exit(exit_code)
+
+
+def show(target: Target, result: dict[str, Any], lines: Iterable[str]) -> None:
+    """The result as is with --json, else the human lines."""
+    if target.json:
+        typer.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        return
+    for line in lines:
+        typer.echo(line)
+
+
+def labelled(pairs: Iterable[tuple[str, Any]]) -> list[str]:
+    """`label:  value` lines, values aligned; pairs with a None value are left out."""
+    kept = [(label, value) for label, value in pairs if value is not None]
+    width = max((len(label) for label, _ in kept), default=0) + 1
+    return [f"{label + ':':<{width}}  {value}" for label, value in kept]
+
+
+def iso(value: str | None) -> str | None:
+    """An ISO timestamp from the service shown in UTC, to the second, with a Z."""
+    if value is None:
+        return None
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def days(seconds: int) -> str:
+    count = int(seconds) // 86400
+    return f"{count} day" if count == 1 else f"{count} days"
+
+
+_DURATION = re.compile(r"(\d+)([smhd])")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> int:
+    """`30s`, `15m`, `2h`, `7d` as seconds; ValueError for anything else."""
+    found = _DURATION.fullmatch(text.strip())
+    if found is None:
+        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 7d")
+    seconds = int(found[1]) * _UNIT_SECONDS[found[2]]
+    if seconds > MAX_GRACE_SECONDS:
+        raise ValueError(f"{text!r} is longer than the {MAX_GRACE_SECONDS // 86400}d maximum")
+    return seconds
+
+
+def duration_option(value: str | None) -> str | None:
+    """Typer callback: a bad duration is a usage error (exit 2) before anything is sent."""
+    if value is not None:
+        try:
+            parse_duration(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value

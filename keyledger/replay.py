@@ -1,0 +1,152 @@
+"""Read an event stream from the start and verify every account's hash chain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+from nats.aio.client import Client
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from contracts.envelope import GENESIS_HASH, chain_hash
+from contracts.keys import KEYS_STREAM
+
+DEFAULT_SUBJECT = "keys.events.>"
+READ_TIMEOUT = 10.0
+
+
+async def read_stream(
+    nc: Client, stream: str = KEYS_STREAM.name, subject_filter: str = DEFAULT_SUBJECT
+) -> AsyncIterator[tuple[int, bytes]]:
+    """(stream sequence, raw message) in order, up to the stream's end when reading began.
+
+    An ephemeral ordered consumer: no acks, nothing durable left behind, and it needs
+    only read access to the stream.
+    """
+    js = nc.jetstream()
+    last = (await js.stream_info(stream)).state.last_seq
+    try:
+        # the first match, if any: an ordered consumer with nothing to deliver would just wait
+        await js.get_msg(stream, seq=1, subject=subject_filter, next=True)
+    except NotFoundError:
+        return
+    sub = await js.subscribe(
+        subject_filter,
+        stream=stream,
+        ordered_consumer=True,
+        deliver_policy=api.DeliverPolicy.ALL,
+    )
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=READ_TIMEOUT)
+            except nats.errors.TimeoutError:
+                raise TimeoutError(f"stream {stream} stopped delivering while replaying") from None
+            meta = msg.metadata
+            seq = meta.sequence.stream
+            if seq > last:
+                return  # appended after we began: not part of this replay
+            yield seq, msg.data
+            # num_pending counts matching messages after this one, so 0 means the end
+            if seq >= last or meta.num_pending == 0:
+                return
+    finally:
+        await sub.unsubscribe()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first event that breaks a chain, and what is wrong with it."""
+
+    stream_seq: int
+    account: str | None
+    sequence: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"stream sequence {self.stream_seq}"
+        if self.account is not None:
+            where += f" (account {self.account}, sequence {self.sequence})"
+        return f"{where}: {self.reason}"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "stream_seq": self.stream_seq,
+            "account": self.account,
+            "sequence": self.sequence,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ChainChecker:
+    """Feeds events one by one so a caller can print while it verifies."""
+
+    events: int = 0
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)  # account -> (seq, hash)
+
+    @property
+    def accounts(self) -> int:
+        return len(self.heads)
+
+    def feed(self, stream_seq: int, data: bytes) -> Problem | None:
+        raw, why = parse_event(data)
+        if raw is None:
+            return Problem(stream_seq, None, None, f"unparseable event: {why}")
+        account, sequence = raw["stream_id"], raw["sequence"]
+        expected_seq, expected_prev = self.heads.get(account, (0, GENESIS_HASH))
+
+        def problem(reason: str) -> Problem:
+            return Problem(stream_seq, account, sequence, reason)
+
+        if sequence != expected_seq + 1:
+            return problem(f"sequence {sequence} where {expected_seq + 1} was expected")
+        if raw["prev_hash"] != expected_prev:
+            what = "the genesis hash" if expected_seq == 0 else f"the hash of {expected_seq}"
+            return problem(f"prev_hash {_short(raw['prev_hash'])} is not {what}")
+        actual = chain_hash(raw)
+        if raw["hash"] != actual:
+            return problem(
+                f"hash {_short(raw['hash'])} does not match the content ({_short(actual)}): "
+                "the event was altered"
+            )
+        self.heads[account] = (sequence, raw["hash"])
+        self.events += 1
+        return None
+
+
+def verify_chain(events: Iterable[tuple[int, bytes]]) -> Problem | None:
+    """The first break in any account's chain, or None when every chain holds."""
+    checker = ChainChecker()
+    for stream_seq, data in events:
+        if (found := checker.feed(stream_seq, data)) is not None:
+            return found
+    return None
+
+
+_REQUIRED: dict[str, type] = {"stream_id": str, "sequence": int, "prev_hash": str, "hash": str}
+
+
+def parse_event(data: bytes) -> tuple[dict[str, Any] | None, str]:
+    """The envelope as a dict, or None and why it cannot be checked."""
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return None, "not JSON"
+    if not isinstance(raw, dict):
+        return None, "not a JSON object"
+    for name, kind in _REQUIRED.items():
+        value = raw.get(name)
+        # bool is an int subclass, and True is no sequence number
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return None, f"field {name!r} missing or not {kind.__name__}"
+    return raw, ""
+
+
+def _short(digest: Any) -> str:
+    text = str(digest)
+    return text[:12] + "…" if len(text) > 12 else text

@@ -1,0 +1,115 @@
+"""CLI behaviour that needs no server: usage errors, schema export, discovery, `up`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from keyledger.cli import app
+from keyledger.cli_common import parse_duration
+from keyledger.client import Unreachable, discover_nats_url
+from keyledger.schemas import SCHEMAS
+from tests.integration import cli_support
+
+# fixtures, bound by name so pytest finds them in this module
+no_ambient_config = cli_support.no_ambient_config
+
+
+@pytest.mark.parametrize("grace", ["3x", "15", "-1m", "1.5h", "31d", ""])
+def test_bad_grace_is_a_usage_error(grace: str) -> None:
+    result = CliRunner().invoke(app, ["key", "rotate", "acme", "--as", "alice", "--grace", grace])
+    assert result.exit_code == 2
+    assert "--grace" in result.stderr
+
+
+def test_missing_options_are_usage_errors() -> None:
+    assert CliRunner().invoke(app, ["key", "show", "acme"]).exit_code == 2
+    assert CliRunner().invoke(app, ["account", "open", "acme"]).exit_code == 2
+    assert CliRunner().invoke(app, ["audit", "acme", "--limit", "0"]).exit_code == 2
+
+
+def test_contracts_export(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["contracts", "export", str(tmp_path / "schemas")])
+    assert result.exit_code == 0, result.stderr
+    folder = tmp_path / "schemas"
+    index = json.loads((folder / "index.json").read_text())
+    names = [entry["name"] for entry in index["schemas"]]
+    assert names[:8] == [
+        "AccountOpened",
+        "SuperAdminGranted",
+        "SuperAdminRevoked",
+        "KeyGenerated",
+        "KeyViewed",
+        "KeyRotated",
+        "KeyDeactivated",
+        "Envelope",
+    ]
+    assert {"RotateKey", "KeyResult", "VerifyResult", "AuditPage", "Reply"} <= set(names)
+    assert len(names) == len(SCHEMAS)
+    for entry in index["schemas"]:
+        schema = json.loads((folder / entry["file"]).read_text())
+        assert schema["title"] == entry["name"]
+    rotate = json.loads((folder / "RotateKey.schema.json").read_text())
+    assert {"account_id", "actor", "confirm", "grace_seconds"} <= set(rotate["properties"])
+    envelope = json.loads((folder / "Envelope.schema.json").read_text())
+    assert "prev_hash" in envelope["required"]
+    assert "confirmation_required" in index["error_codes"]
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("30s", 30), ("15m", 900), ("2h", 7200), ("7d", 604800)]
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text) == seconds
+
+
+def test_nats_url_discovery(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    flag_dir, env_dir = tmp_path / "flag", tmp_path / "env"
+    for folder, port in ((flag_dir, 1), (env_dir, 2), (tmp_path / ".keyledger", 3)):
+        folder.mkdir()
+        (folder / "nats.url").write_text(f"nats://h:{port}\n")
+    assert discover_nats_url(None, None) == "nats://h:3"  # ./.keyledger (cwd is tmp_path)
+    monkeypatch.setenv("KEYLEDGER_DATA_DIR", str(env_dir))
+    assert discover_nats_url(None, None) == "nats://h:2"
+    assert discover_nats_url(None, flag_dir) == "nats://h:1"
+    monkeypatch.setenv("KEYLEDGER_NATS_URL", "nats://env:4")
+    assert discover_nats_url(None, flag_dir) == "nats://env:4"
+    assert discover_nats_url("nats://flag:5", flag_dir) == "nats://flag:5"
+    monkeypatch.delenv("KEYLEDGER_NATS_URL")
+    with pytest.raises(Unreachable, match="keyledger up"):
+        discover_nats_url(None, tmp_path / "missing")
+
+
+def test_up_hands_its_options_to_run_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run_up(**options: Any) -> int:
+        seen.update(options)
+        return 7
+
+    monkeypatch.setattr("keyledger.up.run_up", fake_run_up)
+    args = [
+        "up",
+        "--data-dir",
+        str(tmp_path),
+        "--db-url",
+        "sqlite+aiosqlite:///x.db",
+        "--port",
+        "4333",
+    ]
+    result = CliRunner().invoke(app, [*args, "--dev"])
+    assert result.exit_code == 7
+    assert seen == {
+        "data_dir": tmp_path,
+        "nats_url": None,
+        "db_url": "sqlite+aiosqlite:///x.db",
+        "port": 4333,
+        "dev": True,
+    }
+    monkeypatch.setenv("KEYLEDGER_DATA_DIR", str(tmp_path / "env"))
+    assert CliRunner().invoke(app, ["up"]).exit_code == 7
+    assert seen["data_dir"] == tmp_path / "env"
