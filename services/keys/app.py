@@ -78,8 +78,7 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
     def clock() -> datetime:
         return datetime.now(UTC)
 
-    secret = settings.master_key.get_secret_value() if settings.master_key else None
-    vault = Vault(engine, load_master_key(secret, settings.master_key_file))
+    vault = Vault(engine)
     events = EventStore(KEYS_STREAM)
     deps = Deps(registry=registry, events=events, vault=vault, clock=clock, new_id=_new_id)
     runtime = Runtime(
@@ -94,6 +93,8 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
     @app.on_startup
     async def warm_up() -> None:
         # before the broker subscribes: the registry must hold the whole stream first
+        secret = settings.master_key.get_secret_value() if settings.master_key else None
+        vault.unlock(load_master_key(secret, settings.master_key_file))
         await create_schema(engine)
         await runtime.start()
 
@@ -129,7 +130,14 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
 def _command_subscriber(
     broker: NatsBroker, verb: str, model: type[Command], deps: Deps, workers: int
 ) -> None:
-    @broker.subscriber(command_subject(verb), queue=SERVICE_QUEUE, max_workers=workers)
+    @broker.subscriber(
+        command_subject(verb),
+        queue=SERVICE_QUEUE,
+        max_workers=workers,
+        title=command_subject(verb),
+        description=f"{model.__name__} (JSON schema: `keyledger contracts export`); "
+        "replies with contracts.replies.Reply",
+    )
     async def command(msg: NatsMessage) -> bytes:
         async def work() -> BaseModel:
             return await handle(parse(model, msg.body), deps)  # type: ignore[arg-type]

@@ -38,9 +38,19 @@ def new_master_key() -> str:
 class Vault:
     """Encrypts with the account and key id as associated data, so rows cannot be swapped."""
 
-    def __init__(self, engine: AsyncEngine, master_key: bytes) -> None:
+    def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
-        self._aead = AESGCM(master_key)
+        self._cipher: AESGCM | None = None
+
+    def unlock(self, master_key: bytes) -> None:
+        """At start-up, not construction: generating docs needs no secret."""
+        self._cipher = AESGCM(master_key)
+
+    @property
+    def _aead(self) -> AESGCM:
+        if self._cipher is None:
+            raise RuntimeError("the vault is locked: no master key loaded")
+        return self._cipher
 
     async def put(self, account_id: str, key_id: str, secret: str) -> None:
         nonce = os.urandom(12)
