@@ -110,7 +110,9 @@ async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:
             expected_subject_seq=expected,
             msg_id=f"{account_id}:{command.command_id}",
         )
-    except BaseException:
+    except Conflict:
+        # certainly not appended; on any other failure (a time-out) the event may be
+        # stored, so the ciphertext stays: an orphan row is harmless, a lost live key is not
         if new_key:
             await deps.vault.destroy(new_key.key_id)
         raise
