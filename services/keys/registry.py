@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -11,7 +12,7 @@ from typing import Any
 from pydantic import TypeAdapter
 
 from contracts import keyformat
-from contracts.keys import AccountEvent, KeyDeactivated, KeyGenerated, KeyRotated
+from contracts.keys import AccountEvent, KeyDeactivated, KeyGenerated, KeyRotated, KeyViewed
 from services.keys.domain import AccountState, evolve
 
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
@@ -27,6 +28,7 @@ class IndexEntry:
     key_id: str
     status: str  # active | grace | deactivated
     grace_until: datetime | None = None
+    valid_reply: bytes | None = None  # keys.verify's answer, encoded once: it never changes
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,11 +43,14 @@ class Applied:
 
     @staticmethod
     def of(event: AccountEvent, occurred_at: datetime) -> Applied:
-        if isinstance(event, KeyRotated):
-            return Applied(
-                event.kind, event.new_key_id, occurred_at, event.old_key_id, event.grace_until
-            )
-        return Applied(event.kind, getattr(event, "key_id", None), occurred_at)
+        match event:
+            case KeyRotated():
+                return Applied(
+                    event.kind, event.new_key_id, occurred_at, event.old_key_id, event.grace_until
+                )
+            case KeyGenerated() | KeyViewed() | KeyDeactivated():
+                return Applied(event.kind, event.key_id, occurred_at)
+        return Applied(event.kind, None, occurred_at)
 
 
 class Registry:
@@ -58,7 +63,8 @@ class Registry:
         self._index: dict[bytes, IndexEntry] = {}
         self._by_key_id: dict[str, IndexEntry] = {}
         self._grace: dict[str, list[IndexEntry]] = {}
-        self._recent: dict[tuple[str, str], Applied] = {}
+        # OrderedDict: evicting the oldest from a plain dict walks its deleted slots (O(n))
+        self._recent: OrderedDict[tuple[str, str], Applied] = OrderedDict()
 
     def state(self, account_id: str) -> AccountState:
         return self.accounts.get(account_id) or AccountState(account_id=account_id)
@@ -137,4 +143,4 @@ class Registry:
     ) -> None:
         self._recent[(account_id, command_id)] = Applied.of(event, occurred_at)
         if len(self._recent) > RECENT_COMMANDS:
-            del self._recent[next(iter(self._recent))]
+            self._recent.popitem(last=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Callable
 from datetime import datetime
@@ -54,8 +55,15 @@ class Runtime:
         await ensure_stream(js, KEYS_STREAM, self._replicas)
         self._events.bind(js)
         self._follower = Follower(js, self._registry)
-        await self._follower.start()
-        await self._follower.caught_up()
+        # replay allocates millions of long-lived objects: collecting while they pile up only
+        # burns time, and freezing them afterwards keeps later collections short
+        gc.disable()
+        try:
+            await self._follower.start()
+            await self._follower.caught_up()
+        finally:
+            gc.enable()
+            gc.freeze()
         await VerifyResponder(nc, self._registry, self._clock).start()
         self._projector = Projector(
             js,

@@ -40,7 +40,10 @@ def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
         return _BAD_REQUEST
     if reason is not None or entry is None:
         return _REFUSED[reason or "unknown"]
-    return replies.ok(VerifyResult(valid=True, account_id=entry.account_id, key_id=entry.key_id))
+    if entry.valid_reply is None:
+        result = VerifyResult(valid=True, account_id=entry.account_id, key_id=entry.key_id)
+        entry.valid_reply = replies.ok(result)
+    return entry.valid_reply
 
 
 class VerifyResponder:
