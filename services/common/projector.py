@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from nats.errors import ConnectionClosedError
+from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext, api
+
+from services.common.streams import stream_sequence
 
 log = logging.getLogger(__name__)
 Apply = Callable[[list[tuple[int, dict[str, Any] | None]]], Awaitable[object]]
@@ -69,7 +72,13 @@ class Projector:
                 continue
             except ConnectionClosedError:
                 return
-            batch = [(m.metadata.sequence.stream, _json(m.data)) for m in msgs]
+            except NatsError as exc:  # e.g. while reconnecting after a NATS restart
+                log.warning("%s: fetch failed (%r); retrying", self._durable, exc)
+                await asyncio.sleep(0.2)
+                continue
+            if not msgs:  # fetch can return nothing at all around a reconnect
+                continue
+            batch = [(stream_sequence(m), _json(m.data)) for m in msgs]
             try:
                 await self._apply(batch)
             except Exception:
@@ -80,12 +89,16 @@ class Projector:
                 )
                 await asyncio.sleep(1.0)
                 continue
-            await msgs[-1].ack()
+            try:
+                await msgs[-1].ack()
+            except NatsError as exc:
+                # applied and tracked: the redelivery after ack_wait is skipped as already seen
+                log.warning("%s: ack of %d lost (%r)", self._durable, batch[-1][0], exc)
 
 
 def _json(data: bytes) -> dict[str, Any] | None:
     try:
-        value = json.loads(data)
-    except ValueError:
+        value = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None

@@ -60,6 +60,7 @@ class Registry:
         self.accounts: dict[str, AccountState] = {}
         self.subject_seq: dict[str, int] = {}
         self.last_seq = 0
+        self.remember_after = 0  # replay skips command ids too old to be retried
         self._index: dict[bytes, IndexEntry] = {}
         self._by_key_id: dict[str, IndexEntry] = {}
         self._grace: dict[str, list[IndexEntry]] = {}
@@ -89,7 +90,8 @@ class Registry:
         )
         self.subject_seq[account_id] = stream_seq
         self.last_seq = max(self.last_seq, stream_seq)
-        self._remember(account_id, raw["causation_id"], event, occurred_at)
+        if stream_seq > self.remember_after:
+            self._remember(account_id, raw["causation_id"], event, occurred_at)
         self._index_event(account_id, event)
         return True
 
