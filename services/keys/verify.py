@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 
+import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -28,7 +28,7 @@ _BAD_REQUEST = replies.error(
 def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
     """The whole verification: parse, check, look up the hash; no I/O."""
     try:
-        request = json.loads(body)
+        request = orjson.loads(body)
         if "fingerprint" in request:
             reason, entry = registry.lookup(bytes.fromhex(request["fingerprint"]), now)
         else:
