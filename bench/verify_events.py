@@ -7,13 +7,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from contracts import keyformat
 from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
 from contracts.keys import EVENT_VERSION, AccountOpened, KeyGenerated, KeyViewed, event_subject
-
-try:
-    from contracts import keyformat
-except ImportError:  # before keyformat moved to contracts/
-    from services.keys import keyformat  # type: ignore[attr-defined,no-redef]
 
 
 @dataclass(slots=True)

@@ -24,7 +24,7 @@ class Follower:
         self._registry = registry
         self.position = 0  # last stream sequence handled, applied or skipped
         self._target = 0
-        self._moved = asyncio.Event()
+        self._reached_target = asyncio.Event()
         self._sub: JetStreamContext.PushSubscription | None = None
 
     async def start(self) -> None:
@@ -46,9 +46,8 @@ class Follower:
 
     async def caught_up(self) -> None:
         """Wait until everything in the stream when start() was called has been applied."""
-        while self.position < self._target:
-            self._moved.clear()
-            await self._moved.wait()
+        if self.position < self._target:
+            await self._reached_target.wait()
 
     async def _on_message(self, msg: Msg) -> None:
         seq = stream_sequence(msg)
@@ -57,4 +56,5 @@ class Follower:
         except Exception as exc:  # an event we cannot read must not stop the others
             log.error("skipped unreadable KEYS event at stream sequence %d: %s", seq, exc)
         self.position = seq
-        self._moved.set()
+        if seq >= self._target:  # waking the waiter per replayed message costs a task switch
+            self._reached_target.set()
