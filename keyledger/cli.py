@@ -23,6 +23,7 @@ from keyledger.cli_common import (
     show,
 )
 from keyledger.cli_keys import account_app, admin_app, key_app
+from keyledger.cli_notify import notifications_app, reminders_app
 from keyledger.replay_cli import replay_events
 
 # rich tracebacks with locals could print a key held in a local variable: keep them off
@@ -37,6 +38,8 @@ app.add_typer(account_app, name="account")
 app.add_typer(admin_app, name="admin")
 app.add_typer(key_app, name="key", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(notifications_app, name="notifications")
+app.add_typer(reminders_app, name="reminders")
 
 AUDIT_PAGE_MAX = 500
 

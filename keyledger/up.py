@@ -40,6 +40,9 @@ class ServiceSpec:
 # Adding a service is one line here.
 SERVICES: list[ServiceSpec] = [
     ServiceSpec("keys", "services.keys.app:create_app", "keys.query.health", "keys.db"),
+    ServiceSpec(
+        "notifier", "services.notifier.app:create_app", "notify.query.health", "notifier.db"
+    ),
 ]
 
 

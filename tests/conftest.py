@@ -1,1 +1,7 @@
-pytest_plugins = ["tests.plugins.nats", "tests.plugins.db", "tests.plugins.keys"]
+pytest_plugins = [
+    "tests.plugins.nats",
+    "tests.plugins.db",
+    "tests.plugins.keys",
+    "tests.plugins.smtp",
+    "tests.plugins.notifier",
+]

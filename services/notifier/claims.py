@@ -1,0 +1,150 @@
+"""Claim rows in SQL: claim once, lease before delivering, record the outcome after."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from services.common.sql import as_utc
+from services.notifier.domain import Channel, Reminder
+from services.notifier.store import keys, reminders
+
+CLAIMED, DELIVERED, FAILED, CANCELLED = "claimed", "delivered", "failed", "cancelled"
+
+
+async def count_waiting(conn: AsyncConnection) -> int:
+    found = await conn.scalar(
+        select(func.count()).select_from(reminders).where(reminders.c.state == CLAIMED)
+    )
+    return int(found or 0)
+
+
+def _leasable(token: str, now: datetime) -> Any:
+    return and_(
+        reminders.c.state == CLAIMED,
+        reminders.c.next_attempt_at <= now,
+        or_(
+            reminders.c.lease_owner == token,
+            reminders.c.lease_until.is_(None),
+            reminders.c.lease_until < now,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Leased:
+    reminder: Reminder
+    key_active: bool  # False: the key was rotated or deactivated since the claim
+    attempts: int  # failed attempts so far
+
+
+async def lease(
+    conn: AsyncConnection,
+    token: str,
+    channel: Channel,
+    now: datetime,
+    until: datetime,
+    limit: int,
+) -> list[Leased]:
+    """Take up to `limit` deliverable claims of one channel for this sweep's token."""
+    ids = list(
+        await conn.scalars(
+            select(reminders.c.reminder_id)
+            .where(_leasable(token, now), reminders.c.channel == channel)
+            .order_by(reminders.c.next_attempt_at)
+            .limit(limit)
+        )
+    )
+    if not ids:
+        return []
+    # re-checked in the UPDATE itself: a replica that leased a row meanwhile keeps it
+    await conn.execute(
+        update(reminders)
+        .where(reminders.c.reminder_id.in_(ids), _leasable(token, now))
+        .values(lease_owner=token, lease_until=until)
+    )
+    rows = await conn.execute(
+        select(reminders, keys.c.key_id.label("active_key_id"))
+        .outerjoin(keys, keys.c.account_id == reminders.c.account_id)
+        .where(
+            reminders.c.reminder_id.in_(ids),
+            reminders.c.lease_owner == token,
+            reminders.c.state == CLAIMED,
+        )
+    )
+    return [Leased(to_reminder(r), r.active_key_id == r.key_id, r.attempts) for r in rows]
+
+
+def to_reminder(r: Any) -> Reminder:
+    return Reminder(
+        reminder_id=r.reminder_id,
+        account_id=r.account_id,
+        key_id=r.key_id,
+        key_hint=r.key_hint,
+        in_use_since=as_utc(r.in_use_since),
+        source_event_id=r.source_event_id,
+        milestone=r.milestone,
+        channel=r.channel,
+        recipient=r.recipient,
+        email=r.email,
+        due_at=as_utc(r.due_at),
+    )
+
+
+def _mine(token: str, ids: Sequence[str]) -> Any:
+    return and_(
+        reminders.c.reminder_id.in_(ids),
+        reminders.c.lease_owner == token,
+        reminders.c.state == CLAIMED,
+    )
+
+
+async def renew(conn: AsyncConnection, token: str, ids: Sequence[str], until: datetime) -> int:
+    result = await conn.execute(
+        update(reminders).where(_mine(token, ids)).values(lease_until=until)
+    )
+    return result.rowcount
+
+
+async def finish(
+    conn: AsyncConnection, token: str, ids: Sequence[str], state: str, now: datetime
+) -> int:
+    """Record delivered / cancelled; returns how many of our leases it closed."""
+    values: dict[str, Any] = {"state": state, "lease_owner": None, "lease_until": None}
+    if state == DELIVERED:
+        values |= {"delivered_at": now, "attempts": reminders.c.attempts + 1, "last_error": None}
+    result = await conn.execute(update(reminders).where(_mine(token, ids)).values(**values))
+    return result.rowcount
+
+
+async def failed_attempt(
+    conn: AsyncConnection,
+    token: str,
+    reminder_id: str,
+    *,
+    error: str,
+    retry_at: datetime | None,
+) -> None:
+    """Count a failed attempt; retry_at None: the failure is final."""
+    values: dict[str, Any] = {
+        "attempts": reminders.c.attempts + 1,
+        "last_error": error[:500],
+        "lease_owner": None,
+        "lease_until": None,
+    }
+    values |= {"state": FAILED} if retry_at is None else {"next_attempt_at": retry_at}
+    await conn.execute(update(reminders).where(_mine(token, [reminder_id])).values(**values))
+
+
+async def release(conn: AsyncConnection, token: str) -> None:
+    """Give back leases not worked on, for the next sweep (here or elsewhere)."""
+    await conn.execute(
+        update(reminders)
+        .where(reminders.c.lease_owner == token, reminders.c.state == CLAIMED)
+        .values(lease_owner=None, lease_until=None)
+    )

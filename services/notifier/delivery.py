@@ -1,0 +1,159 @@
+"""Delivering leased claims: sidebar rows in one transaction, emails one by one, then record."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.notifier import claims, messages
+from services.notifier.claims import CANCELLED, DELIVERED, Leased
+from services.notifier.domain import RetryPolicy
+from services.notifier.inbox import post_to_inbox
+from services.notifier.mailer import DeliveryError, Send, Transport
+
+log = logging.getLogger("keyledger.notifier")
+
+
+@dataclass
+class Outcome:
+    delivered: int = 0
+    retrying: int = 0
+    failed: int = 0
+    cancelled: int = 0
+
+
+@dataclass
+class Deliverer:
+    engine: AsyncEngine
+    transport: Transport
+    sender: str
+    policy: RetryPolicy
+    lease: timedelta
+    send_timeout: timedelta  # the longest one email may take, connecting included
+    chunk: int
+    clock: Callable[[], datetime]
+    senders: int = 1  # SMTP sessions at once; an mbox file takes one writer
+
+    async def run(self, token: str) -> Outcome:
+        outcome = Outcome()
+        tokens = [token] + [str(uuid.uuid4()) for _ in range(self.senders)]
+        try:
+            await self._sidebar(token, outcome)
+            # the sweep's fresh email claims go back to the pool; each sender leases its
+            # share under a token of its own, so no two senders ever hold the same claim
+            async with self.engine.begin() as conn:
+                await claims.release(conn, token)
+            unreachable = asyncio.Event()
+            await asyncio.gather(*(self._emails(t, outcome, unreachable) for t in tokens[1:]))
+        finally:
+            async with self.engine.begin() as conn:
+                for owner in tokens:
+                    await claims.release(conn, owner)
+        return outcome
+
+    async def _sidebar(self, token: str, outcome: Outcome) -> None:
+        while True:
+            now = self.clock()
+            async with self.engine.begin() as conn:
+                batch = await claims.lease(conn, token, "sidebar", now, now + self.lease, 500)
+                if not batch:
+                    return
+                posts = [
+                    (item.reminder, *messages.sidebar_text(item.reminder))
+                    for item in batch
+                    if item.key_active
+                ]
+                outcome.delivered += await post_to_inbox(conn, token, posts, now)
+                outcome.cancelled += await self._cancel(conn, token, batch, now)
+
+    async def _emails(self, token: str, outcome: Outcome, unreachable: asyncio.Event) -> None:
+        while not unreachable.is_set():
+            now = self.clock()
+            async with self.engine.begin() as conn:
+                batch = await claims.lease(conn, token, "email", now, now + self.lease, self.chunk)
+                outcome.cancelled += await self._cancel(conn, token, batch, now)
+            if not batch:
+                return
+            live = [item for item in batch if item.key_active]
+            if not await self._send_all(token, live, now + self.lease, outcome):
+                unreachable.set()  # the others stop too; the rest waits for the next sweep
+
+    async def _cancel(
+        self, conn: AsyncConnection, token: str, batch: list[Leased], now: datetime
+    ) -> int:
+        # a reminder about a key rotated or deactivated since its claim is pointless
+        gone = [item.reminder.reminder_id for item in batch if not item.key_active]
+        if not gone:
+            return 0
+        return await claims.finish(conn, token, gone, CANCELLED, now)
+
+    async def _send_all(
+        self, token: str, batch: list[Leased], leased_until: datetime, outcome: Outcome
+    ) -> bool:
+        """False when the mail server is unreachable: the rest waits for the next sweep."""
+        if not batch:
+            return True
+        try:
+            async with self.transport.session() as send:
+                for index, item in enumerate(batch):
+                    if leased_until - self.clock() < 2 * self.send_timeout:
+                        leased_until = await self._renew(token, batch[index:])
+                    if not await self._send_one(token, item, send, outcome):
+                        return False
+        except DeliveryError as err:  # could not connect: every email of the batch waits
+            log.warning("notifier: %s; %d emails will be retried", err.reason, len(batch))
+            for item in batch:
+                await self._failed(token, item, err, outcome)
+            return False
+        return True
+
+    async def _send_one(self, token: str, item: Leased, send: Send, outcome: Outcome) -> bool:
+        reminder = item.reminder
+        try:
+            mail = messages.email(reminder, sender=self.sender, now=self.clock())
+        except ValueError as exc:  # no address, or one that cannot go into a header
+            await self._failed(token, item, DeliveryError(str(exc), permanent=True), outcome)
+            return True
+        try:
+            await send(mail)
+        except DeliveryError as err:
+            await self._failed(token, item, err, outcome)
+            return not err.broken
+        async with self.engine.begin() as conn:
+            if await claims.finish(conn, token, [reminder.reminder_id], DELIVERED, self.clock()):
+                outcome.delivered += 1
+            else:  # cannot happen while leases outlast sends; say so loudly if it does
+                log.error("notifier: lease of %s lost during delivery", reminder.reminder_id)
+        return True
+
+    async def _renew(self, token: str, rest: list[Leased]) -> datetime:
+        until = self.clock() + self.lease
+        async with self.engine.begin() as conn:
+            await claims.renew(conn, token, [item.reminder.reminder_id for item in rest], until)
+        return until
+
+    async def _failed(self, token: str, item: Leased, err: DeliveryError, outcome: Outcome) -> None:
+        attempts = item.attempts + 1
+        final = self.policy.gives_up(attempts, permanent=err.permanent)
+        retry_at = None if final else self.clock() + self.policy.delay(attempts)
+        async with self.engine.begin() as conn:
+            await claims.failed_attempt(
+                conn, token, item.reminder.reminder_id, error=err.reason, retry_at=retry_at
+            )
+        if final:
+            outcome.failed += 1
+            log.error(
+                "notifier: reminder %s to %s failed for good after %d attempts: %s",
+                item.reminder.reminder_id,
+                item.reminder.recipient,
+                attempts,
+                err.reason,
+            )
+        else:
+            outcome.retrying += 1

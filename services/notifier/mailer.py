@@ -1,0 +1,156 @@
+"""Where reminder mail goes: an SMTP server (aiosmtplib), or an mbox file when none is set."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import mailbox
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from email.message import Message
+from pathlib import Path
+from typing import Protocol
+
+import aiosmtplib
+
+Send = Callable[[Message], Awaitable[None]]
+LOCK_ATTEMPTS = 200
+
+
+class DeliveryError(Exception):
+    """A message was not accepted. `permanent`: retrying cannot help (a 5xx for this message);
+    `broken`: the session is unusable, so the rest of the batch waits for the next sweep."""
+
+    def __init__(self, reason: str, *, permanent: bool = False, broken: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason[:500]
+        self.permanent = permanent
+        self.broken = broken
+
+
+class Transport(Protocol):
+    def session(self) -> contextlib.AbstractAsyncContextManager[Send]: ...
+
+    def describe(self) -> str: ...
+
+
+def classify(exc: BaseException) -> DeliveryError:
+    """Only a server's 5xx about this very message is final; everything else is retried."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        codes = [r.code for r in exc.recipients]
+        text = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
+        return DeliveryError(f"recipient refused: {text}", permanent=all(c >= 500 for c in codes))
+    # authentication and greeting failures are configuration problems: fixable, so retried
+    per_message = (
+        aiosmtplib.SMTPRecipientRefused | aiosmtplib.SMTPSenderRefused | aiosmtplib.SMTPDataError
+    )
+    if isinstance(exc, per_message):
+        return DeliveryError(f"{exc.code} {exc.message}", permanent=exc.code >= 500)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return DeliveryError(f"{exc.code} {exc.message}", broken=True)
+    if isinstance(exc, OSError | TimeoutError | aiosmtplib.SMTPException):
+        return DeliveryError(f"SMTP unavailable: {type(exc).__name__}: {exc}", broken=True)
+    return DeliveryError(f"{type(exc).__name__}: {exc}", broken=True)
+
+
+class SmtpTransport:
+    """One connection per delivery batch; every step bounded by the timeout."""
+
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        starttls: bool,
+        tls: bool,
+        user: str | None,
+        password: str | None,
+        timeout: float,
+    ) -> None:
+        self._host, self._port, self._timeout = host, port, timeout
+        self._starttls, self._tls = starttls, tls
+        self._user, self._password = user, password
+
+    def describe(self) -> str:
+        return f"SMTP {self._host}:{self._port}"
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Send]:
+        smtp = aiosmtplib.SMTP(
+            hostname=self._host,
+            port=self._port,
+            username=self._user,
+            password=self._password,
+            timeout=self._timeout,
+            start_tls=self._starttls,
+            use_tls=self._tls,
+        )
+        try:
+            async with asyncio.timeout(self._timeout):
+                await smtp.connect()
+        except Exception as exc:
+            raise classify(exc) from None
+
+        async def send(message: Message) -> None:
+            try:
+                async with asyncio.timeout(self._timeout):
+                    await smtp.send_message(message)
+            except Exception as exc:
+                raise classify(exc) from None
+
+        try:
+            yield send
+        finally:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self._timeout):
+                    await smtp.quit()
+            smtp.close()
+
+
+class MboxTransport:
+    """Appends to an mbox file (Python's mailbox), locked so replicas can share it."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def describe(self) -> str:
+        return f"mbox file {self.path}"
+
+    @contextlib.asynccontextmanager
+    async def session(self) -> AsyncIterator[Send]:
+        box = await asyncio.to_thread(self._open)
+
+        async def send(message: Message) -> None:
+            try:
+                await asyncio.to_thread(self._append, box, message)
+            except OSError as exc:
+                raise DeliveryError(f"cannot write {self.path}: {exc}", broken=True) from None
+
+        try:
+            yield send
+        finally:
+            await asyncio.to_thread(self._close, box)
+
+    def _open(self) -> mailbox.mbox:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            box = mailbox.mbox(self.path)
+            for _ in range(LOCK_ATTEMPTS):
+                try:
+                    box.lock()
+                    return box
+                except mailbox.ExternalClashError:  # another replica is appending: wait
+                    time.sleep(0.05)
+        except (OSError, mailbox.Error) as exc:
+            raise DeliveryError(f"cannot open {self.path}: {exc}", broken=True) from None
+        raise DeliveryError(f"{self.path} stayed locked by another process", broken=True)
+
+    @staticmethod
+    def _append(box: mailbox.mbox, message: Message) -> None:
+        box.add(message)
+        box.flush()  # on disk before the delivery is recorded
+
+    @staticmethod
+    def _close(box: mailbox.mbox) -> None:
+        box.unlock()
+        box.close()

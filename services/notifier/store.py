@@ -1,0 +1,142 @@
+"""The notifier's own tables: the KEYS projection, reminder claims and the sidebar inbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    event,
+)
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from services.common.sql import make_engine
+
+log = logging.getLogger(__name__)
+metadata = MetaData()
+UTC_TIME = DateTime(timezone=True)
+
+# the active key of each account; next_due_at is what the sweep's range scan reads
+keys = Table(
+    "notifier_keys",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("key_id", String(64), nullable=False),
+    Column("hint", String(32), nullable=False),
+    Column("in_use_since", UTC_TIME, nullable=False),
+    Column("last_creator", String(128), nullable=False),
+    Column("source_event_id", String(64), nullable=False),
+    Column("next_months", Integer, nullable=False),
+    Column("next_due_at", UTC_TIME, nullable=False, index=True),
+)
+
+# everyone an account's events named, with the email they gave; admin is current
+people = Table(
+    "notifier_people",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("user", String(128), primary_key=True),
+    Column("email", String(320), nullable=False),
+    Column("admin", Boolean, nullable=False),
+)
+
+tracking = Table(
+    "notifier_tracking",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+# one row per (key, milestone, channel, recipient): the claim that makes delivery happen once
+reminders = Table(
+    "notifier_reminders",
+    metadata,
+    Column("reminder_id", String(36), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("key_hint", String(32), nullable=False),
+    Column("in_use_since", UTC_TIME, nullable=False),
+    Column("source_event_id", String(64), nullable=False),
+    Column("milestone", Integer, nullable=False),
+    Column("channel", String(8), nullable=False),
+    Column("recipient", String(128), nullable=False),
+    Column("email", String(320)),
+    Column("due_at", UTC_TIME, nullable=False),
+    Column("state", String(12), nullable=False),  # claimed | delivered | failed | cancelled
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTC_TIME, nullable=False),
+    Column("lease_owner", String(36)),
+    Column("lease_until", UTC_TIME),
+    Column("last_error", String(500)),
+    Column("claimed_at", UTC_TIME, nullable=False),
+    Column("delivered_at", UTC_TIME),
+    Column("published_at", UTC_TIME),
+    Index("ix_notifier_reminders_work", "state", "next_attempt_at"),
+    Index("ix_notifier_reminders_publish", "state", "published_at"),
+    Index("ix_notifier_reminders_account", "account_id", "key_id"),
+)
+
+inbox = Table(
+    "notifier_inbox",
+    metadata,
+    Column("id", String(36), primary_key=True),  # the reminder's id
+    Column("user", String(128), nullable=False),
+    Column("account_id", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    Column("key_hint", String(32), nullable=False),
+    Column("milestone", Integer, nullable=False),
+    Column("title", String(200), nullable=False),
+    Column("message", Text, nullable=False),
+    Column("created_at", UTC_TIME, nullable=False),
+    Column("read_at", UTC_TIME),
+    Index("ix_notifier_inbox_user", "user", "created_at"),
+)
+
+
+def notifier_engine(url: str) -> AsyncEngine:
+    """make_engine, plus SQLite set up for several notifier processes on one file."""
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # take over transaction control so every transaction can begin IMMEDIATE (below)
+    dbapi_conn.isolation_level = None
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
+    cursor.close()
+
+
+def _sqlite_begin(conn: Any) -> None:
+    # take the write lock up front: a read lock upgraded later fails at once, without
+    # waiting, when another process writes (SQLITE_BUSY), and the busy timeout cannot help
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    for attempt in range(3):
+        try:
+            async with engine.begin() as conn:
+                await conn.run_sync(metadata.create_all)
+            return
+        except DBAPIError:
+            # two replicas starting at once race on CREATE TABLE; the second try sees them
+            if attempt == 2:
+                raise
+            log.info("schema creation raced another replica; retrying")
+            await asyncio.sleep(0.5)

@@ -1,0 +1,180 @@
+"""Recipients, reminder ids, the retry policy, the message text and the projection's fold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.notifier.domain import (
+    ActiveKey,
+    Person,
+    RetryPolicy,
+    plan,
+    recipients,
+    reminder_id,
+)
+from services.notifier.messages import email, message_id, sidebar_text
+from services.notifier.projection import fold
+
+T0 = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
+KEY = ActiveKey("acme", "key_1", "klk_…x7q2", T0, "carol", "evt-1")
+ALICE = Person("alice", "alice@x.io", admin=True)
+BOB = Person("bob", "bob@x.io", admin=True)
+CAROL = Person("carol", "carol@x.io", admin=False)  # revoked, but created the key
+
+
+def test_recipients_are_admins_plus_the_last_creator_once_each() -> None:
+    assert recipients([BOB, ALICE, CAROL], "carol") == [ALICE, BOB, CAROL]
+    assert recipients([ALICE, BOB, CAROL], "alice") == [ALICE, BOB]  # a revoked non-creator: no
+    assert recipients([ALICE], "dave") == [ALICE, Person("dave", None, admin=False)]
+
+
+def test_a_milestone_plans_each_channel_for_each_recipient() -> None:
+    planned = plan(KEY, 12, [ALICE, CAROL])
+    assert [(r.channel, r.recipient, r.email) for r in planned] == [
+        ("email", "alice", "alice@x.io"),
+        ("email", "carol", "carol@x.io"),
+        ("sidebar", "alice", "alice@x.io"),
+        ("sidebar", "carol", "carol@x.io"),
+    ]
+    assert {r.due_at for r in planned} == {datetime(2026, 1, 31, 9, tzinfo=UTC)}
+    assert len({r.reminder_id for r in planned}) == 4
+    assert [r.reminder_id for r in plan(KEY, 12, [CAROL, ALICE])] == [
+        r.reminder_id for r in planned
+    ]
+    assert plan(KEY, 7, [ALICE]) == []
+
+
+def test_reminder_ids_are_deterministic_and_distinct() -> None:
+    first = reminder_id("key_1", 5, "email", "alice")
+    assert first == reminder_id("key_1", 5, "email", "alice")
+    others = {
+        reminder_id("key_2", 5, "email", "alice"),
+        reminder_id("key_1", 6, "email", "alice"),
+        reminder_id("key_1", 5, "sidebar", "alice"),
+        reminder_id("key_1", 5, "email", "bob"),
+    }
+    assert first not in others
+    assert len(others) == 4
+
+
+@pytest.mark.parametrize(
+    ("attempts", "seconds"), [(1, 30), (2, 60), (3, 120), (7, 1920), (8, 3600), (500, 3600)]
+)
+def test_retries_back_off_exponentially_up_to_a_cap(attempts: int, seconds: int) -> None:
+    assert RetryPolicy(base=30, cap=3600).delay(attempts) == timedelta(seconds=seconds)
+
+
+def test_only_a_permanent_failure_or_the_attempt_limit_gives_up() -> None:
+    forever = RetryPolicy()
+    assert not forever.gives_up(10_000, permanent=False)
+    assert forever.gives_up(1, permanent=True)
+    limited = RetryPolicy(max_attempts=3)
+    assert [limited.gives_up(n, permanent=False) for n in (1, 2, 3)] == [False, False, True]
+
+
+def test_the_email_says_what_and_when_and_never_more_than_the_hint() -> None:
+    [reminder] = [r for r in plan(KEY, 5, [ALICE]) if r.recipient == "alice"]
+    mail = email(reminder, sender="keyledger <kl@x.io>", now=T0)
+    parts = {p.get_content_type(): p for p in mail.walk() if not p.is_multipart()}
+    text, html = (
+        bytes(parts[t].get_payload(decode=True)).decode() for t in ("text/plain", "text/html")
+    )
+    assert parts["text/plain"]["Content-Transfer-Encoding"] == "8bit"
+    for fact in ("acme", "klk_…x7q2", "5 months", "2025-01-31", "2025-07-31", "key rotate"):
+        assert fact in text
+        assert fact in html
+    assert mail["Message-ID"] == message_id(reminder.reminder_id)
+    assert mail["Message-ID"] == email(reminder, sender="x@x.io", now=T0)["Message-ID"]
+    assert (mail["To"], mail["From"]) == ("alice@x.io", "keyledger <kl@x.io>")
+    title, message = sidebar_text(reminder)
+    assert "acme" in title
+    assert "klk_…x7q2" in message
+
+
+def test_the_advice_follows_the_rotation_date() -> None:
+    assert "is today, 2025-07-31" in sidebar_text(plan(KEY, 6, [ALICE])[0])[1]
+    assert "2025-07-31, has passed" in sidebar_text(plan(KEY, 12, [ALICE])[0])[1]
+
+
+def test_an_unusable_address_is_refused_before_sending() -> None:
+    [nobody] = plan(KEY, 5, [Person("carol", None, admin=False)])
+    with pytest.raises(ValueError, match="no email address"):
+        email(nobody, sender="kl@x.io", now=T0)
+    [evil] = plan(KEY, 5, [Person("carol", "c@x.io\nBcc: all@x.io", admin=False)])
+    with pytest.raises(ValueError, match="line break"):
+        email(evil, sender="kl@x.io", now=T0)
+
+
+def event(seq: int, kind: str, account: str = "acme", **payload: Any) -> tuple[int, Any]:
+    raw = {
+        "event_id": f"e{seq}",
+        "stream_id": account,
+        "occurred_at": (T0 + timedelta(days=seq)).isoformat(),
+        "actor": payload.pop("actor", "alice"),
+        "payload": {"kind": kind, **payload},
+    }
+    return seq, raw
+
+
+KEY_FIELDS = {"hint": "klk_…abcd", "fingerprint": "f" * 64}
+
+
+def test_the_fold_keeps_the_active_key_and_resets_the_schedule_on_rotation() -> None:
+    folded, applied = fold(
+        [
+            event(1, "AccountOpened", owner="alice", owner_email="a@x.io"),
+            event(2, "KeyGenerated", key_id="k1", **KEY_FIELDS),
+            event(3, "KeyRotated", old_key_id="k1", new_key_id="k2", actor="bob", **KEY_FIELDS),
+            event(4, "KeyViewed", key_id="k2"),
+        ],
+        last=0,
+    )
+    row = folded.keys["acme"]
+    assert applied == 4
+    assert row is not None
+    assert (row["key_id"], row["last_creator"], row["next_months"]) == ("k2", "bob", 5)
+    assert row["in_use_since"] == T0 + timedelta(days=3)
+    assert folded.people[("acme", "alice")] == {"email": "a@x.io", "admin": True}
+
+
+def test_the_fold_drops_deactivated_keys_and_tracks_admins() -> None:
+    folded, _ = fold(
+        [
+            event(1, "KeyGenerated", key_id="k1", **KEY_FIELDS),
+            event(2, "KeyDeactivated", key_id="k1"),
+            event(3, "KeyDeactivated", account="other", key_id="k9"),
+            event(4, "SuperAdminGranted", user="bob", email="b@x.io"),
+            event(5, "SuperAdminRevoked", user="bob"),
+            event(6, "SuperAdminRevoked", user="zed"),
+        ],
+        last=0,
+    )
+    assert folded.keys == {"acme": None}
+    assert folded.dropped == {"other": "k9"}
+    assert folded.people[("acme", "bob")]["admin"] is False
+    assert folded.revoked == {("acme", "zed")}
+
+
+def test_the_fold_skips_what_it_applied_and_what_it_cannot_read(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    folded, applied = fold(
+        [
+            event(1, "KeyGenerated", key_id="old", **KEY_FIELDS),
+            (2, None),
+            event(3, "SomethingNew", whatever=1),
+            (4, {"stream_id": "acme", "payload": "KeyGenerated"}),
+            event(5, "KeyGenerated", key_id="k1"),  # no hint: malformed
+            event(6, "KeyViewed", key_id="k2"),
+            event(7, "KeyGenerated", key_id="k2", **KEY_FIELDS),
+        ],
+        last=1,
+    )
+    assert applied == 2
+    assert folded.keys["acme"] is not None
+    assert folded.keys["acme"]["key_id"] == "k2"
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert [m.split("sequence ")[1].split(":")[0] for m in skipped] == ["2", "3", "4", "5"]
