@@ -12,6 +12,7 @@ import typer
 
 from contracts.keys import ACCOUNT_ID, event_subject
 from keyledger import replay as replaying
+from keyledger.cli_calls import calls_app
 from keyledger.cli_common import (
     EXIT_REFUSED,
     DataDirOpt,
@@ -38,6 +39,7 @@ app.add_typer(account_app, name="account")
 app.add_typer(admin_app, name="admin")
 app.add_typer(key_app, name="key", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
+app.add_typer(calls_app, name="calls")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(reminders_app, name="reminders")
 

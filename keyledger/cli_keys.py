@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from keyledger.cli_calls import reveal_with_last_use
 from keyledger.cli_common import (
     EXIT_REFUSED,
     ActorOpt,
@@ -62,6 +63,7 @@ def _key_lines(result: dict[str, Any]) -> list[str]:
             ("created", iso(result["created_at"])),
             ("age", days(result["age_seconds"])),
             ("recommended rotation", iso(result["recommended_rotation_at"])),
+            ("last used", result.get("last_used")),  # key show only
             ("previous key", previous),
             (
                 "previous key works until",
@@ -139,9 +141,9 @@ def key_show(
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Reveal the current key, its age and recommended rotation date (recorded as a view)."""
+    """Reveal the current key, its age, rotation date and last use (recorded as a view)."""
     target = Target(nats_url, data_dir, json_out)
-    result = call(target, lambda c: c.reveal(account, actor))
+    result = call(target, lambda c: reveal_with_last_use(c, account, actor))
     show(target, result, _key_lines(result))
 
 

@@ -15,6 +15,7 @@ import nats.errors
 from nats.aio.client import Client
 
 from contracts import keyformat
+from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
 from contracts.envelope import canonical_json
 from contracts.keys import VERIFY_SUBJECT, command_subject, query_subject
 
@@ -205,6 +206,26 @@ class KeyledgerClient:
         if not keyformat.is_well_formed(key):
             return {"valid": False, "account_id": None, "key_id": None, "reason": "malformed"}
         return await self.request(VERIFY_SUBJECT, {"fingerprint": keyformat.fingerprint(key)})
+
+    async def record_call(self, call: CallRecorded) -> bool:
+        """Publish one call record to CALLS and wait for the stream's ack; False: a duplicate.
+
+        The call id is the Nats-Msg-Id, so a retry after a lost ack is stored once. The
+        stream is declared by the calllog service, never here: until it exists this raises
+        Unreachable (keyledger.gateway keeps the record and retries).
+        """
+        js = self.nc.jetstream()
+        try:
+            ack = await js.publish(
+                recorded_subject(call.account_id),
+                call.model_dump_json().encode(),
+                timeout=self.timeout,
+                stream=CALLS_STREAM.name,
+                headers={"Nats-Msg-Id": call.call_id},
+            )
+        except (nats.errors.Error, TimeoutError, OSError) as exc:
+            raise Unreachable(f"call not recorded: {_describe(exc)}") from None
+        return not ack.duplicate
 
 
 def _describe(exc: BaseException) -> str:

@@ -20,7 +20,8 @@ from pathlib import Path
 import nats
 import nats.errors
 
-from keyledger.natsserver import NatsServer, PortInUse, log_tail, parent_death_preexec
+from keyledger import up_gateway
+from keyledger.natsserver import NatsServer, PortInUse, free_port, log_tail, parent_death_preexec
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -43,7 +44,10 @@ SERVICES: list[ServiceSpec] = [
     ServiceSpec(
         "notifier", "services.notifier.app:create_app", "notify.query.health", "notifier.db"
     ),
+    ServiceSpec("calllog", "services.calllog.app:create_app", "calls.query.health", "calllog.db"),
 ]
+# --dev also runs the example API gateway (uvicorn, not faststream; no health subject)
+GATEWAY = ServiceSpec("gateway", up_gateway.GATEWAY_FACTORY, "", "gateway.db")
 
 
 def _say(text: str) -> None:
@@ -118,6 +122,8 @@ class _Supervisor:
     dev: bool
     services: Sequence[ServiceSpec]
     key_file: Path | None
+    gateway: bool = False
+    gateway_url: str | None = None
     server: NatsServer | None = None
     children: list[_Child] = field(default_factory=list)
     signals: int = 0
@@ -166,6 +172,8 @@ class _Supervisor:
             _say(f"starting {spec.name}, log in {self.children[-1].log_file}")
         if not await self._wait_ready(url):
             return 0 if self.stopping.is_set() else 1
+        if self.gateway and not await self._start_gateway(exe, url):
+            return 0 if self.stopping.is_set() else 1
         self._banner(url)
         while not self.stopping.is_set():
             if not self._all_alive("unexpectedly"):
@@ -173,7 +181,24 @@ class _Supervisor:
             await self._pause(0.5)
         return 0
 
-    def _spawn(self, exe: str, spec: ServiceSpec, url: str) -> _Child:
+    async def _start_gateway(self, exe: str, url: str) -> bool:
+        port = free_port()
+        child = self._spawn(exe, GATEWAY, url, argv=up_gateway.gateway_command(port))
+        self.children.append(child)
+        _say(f"starting gateway, log in {child.log_file}")
+
+        def alive() -> bool:
+            return child.proc.poll() is None and not self.stopping.is_set()
+
+        if not await up_gateway.wait_serving(port, alive, READY_TIMEOUT):
+            return not self.stopping.is_set() and _report("gateway not serving", child.log_file)
+        self.gateway_url = f"http://{up_gateway.HOST}:{port}"
+        up_gateway.write_url(self.data_dir, self.gateway_url)
+        return True
+
+    def _spawn(
+        self, exe: str, spec: ServiceSpec, url: str, argv: list[str] | None = None
+    ) -> _Child:
         env = dict(os.environ)
         env.pop("KEYLEDGER_ALLOW_TIME_TRAVEL", None)  # only --dev may turn it on
         env |= {
@@ -190,7 +215,7 @@ class _Supervisor:
         log_file = self.data_dir / f"{spec.name}.log"
         with log_file.open("ab") as log:
             proc = subprocess.Popen(
-                [exe, "run", spec.factory, "--factory"],
+                argv or [exe, "run", spec.factory, "--factory"],
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -255,6 +280,8 @@ class _Supervisor:
         _say(f"  db        {db or f'SQLite files in {self.data_dir}'}")
         for c in self.children:
             _say(f"  {c.spec.name:<9} pid {c.proc.pid}, log {c.log_file}")
+        if self.gateway_url:
+            _say(f"  API       {self.gateway_url} (example gateway; try GET /v1/ping)")
         _say("Ctrl-C to stop")
 
     async def _shutdown(self) -> None:
@@ -276,6 +303,7 @@ class _Supervisor:
         if self.server is not None:
             self.server.stop()
         (self.data_dir / "nats.url").unlink(missing_ok=True)
+        (self.data_dir / up_gateway.URL_FILE).unlink(missing_ok=True)
 
 
 def run_up(
@@ -298,6 +326,7 @@ def run_up(
         key_file = _ensure_master_key(data_dir)
         chosen = SERVICES if services is None else services
         supervisor = _Supervisor(data_dir, nats_url, db_url, port, dev, chosen, key_file)
+        supervisor.gateway = dev and services is None  # it needs the real services
         return asyncio.run(supervisor.run())
     finally:
         os.close(lock_fd)  # closing the descriptor releases the flock

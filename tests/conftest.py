@@ -4,4 +4,5 @@ pytest_plugins = [
     "tests.plugins.keys",
     "tests.plugins.smtp",
     "tests.plugins.notifier",
+    "tests.plugins.calllog",
 ]

@@ -1,0 +1,210 @@
+"""The call log's contract: the CallRecorded record, queries, results, subjects, CALLS stream."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+from uuid import uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from contracts import keyformat
+from contracts.envelope import Contract
+from contracts.keys import AccountId
+from contracts.streams import StreamSpec
+
+RETENTION_SECONDS = 7 * 24 * 3600
+MAX_PAGE = 1000
+MAX_PATH = 2048
+MAX_USER_AGENT = 512
+KEY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
+METHOD = r"^[A-Z]{1,16}$"
+STATUS_FILTER = r"^([1-5][0-9][0-9]|[1-5]xx)$"
+
+KeyId = Annotated[str, Field(pattern=KEY_ID)]
+
+
+_KEY_SHAPED = re.compile(keyformat.KEY_PATTERN)
+
+
+def redact_keys(text: str) -> str:
+    """Anything shaped like a keyledger key becomes `klk_[redacted]` (keys pasted in paths)."""
+    return _KEY_SHAPED.sub("klk_[redacted]", text) if keyformat.PREFIX in text else text
+
+
+def path_only(raw: str) -> str:
+    """The path without query string or fragment: a `?hapikey=` secret never gets stored."""
+    return redact_keys(raw.split("?", 1)[0].split("#", 1)[0])[:MAX_PATH] or "/"
+
+
+# --- the record (one message per served call on calls.recorded.<account_id>) ----------
+
+
+class CallRecorded(Contract):
+    """One API call a gateway served with an account's key; carries the key id, never the key.
+
+    Not a chained event: calls from many gateways have no order to chain; `ts` orders them.
+    """
+
+    kind: Literal["CallRecorded"] = "CallRecorded"
+    version: int = 1
+    call_id: Annotated[str, Field(pattern=CALL_ID)] = Field(
+        default_factory=lambda: uuid4().hex, description="also the Nats-Msg-Id; stored once"
+    )
+    account_id: AccountId
+    key_id: KeyId
+    ts: AwareDatetime = Field(description="when the call arrived (UTC)")
+    method: Annotated[str, Field(pattern=METHOD)]
+    path: str = Field(description="path only: the query string is cut off before sending")
+    status: Annotated[int, Field(ge=100, le=599)]
+    duration_ms: Annotated[float, Field(ge=0)]
+    caller_ip: Annotated[str, Field(max_length=64)] | None = None
+    user_agent: str | None = None
+
+    @field_validator("ts")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, value: str) -> str:
+        # also enforced here so that no producer can get a query string into the log
+        return path_only(value)
+
+    @field_validator("user_agent")
+    @classmethod
+    def _agent(cls, value: str | None) -> str | None:
+        return redact_keys(value)[:MAX_USER_AGENT] if value is not None else None
+
+
+# --- queries (requests on calls.query.<name>) -----------------------------------------
+
+
+class Query(BaseModel):
+    """Strictly validated: unknown fields and wrong types are refused with invalid_request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class ListCalls(Query):
+    account_id: AccountId
+    key_id: KeyId | None = None
+    since: AwareDatetime | None = Field(
+        default=None, description="inclusive; clamped to the last 7 days"
+    )
+    until: AwareDatetime | None = Field(default=None, description="exclusive")
+    method: Annotated[str, Field(pattern=METHOD)] | None = None
+    path_prefix: Annotated[str, Field(pattern=r"^/", max_length=MAX_PATH)] | None = None
+    status: Annotated[str, Field(pattern=STATUS_FILTER)] | None = Field(
+        default=None, description="an exact status (404) or a class (4xx)"
+    )
+    limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 100
+    cursor: Annotated[str, Field(max_length=128)] | None = Field(
+        default=None, description="next_cursor of the previous page"
+    )
+
+
+class CallStatsQuery(Query):
+    account_id: AccountId
+    key_id: KeyId | None = None
+    by: Literal["hour", "day"] = "hour"
+    top: Annotated[int, Field(ge=1, le=100)] = 10
+
+
+class LastUsedQuery(Query):
+    account_id: AccountId
+    key_id: KeyId
+
+
+# --- results --------------------------------------------------------------------------
+
+
+class CallEntry(Contract):
+    call_id: str
+    key_id: str
+    ts: datetime
+    method: str
+    path: str
+    status: int
+    duration_ms: float
+    caller_ip: str | None = None
+    user_agent: str | None = None
+
+
+class CallPage(Contract):
+    account_id: str
+    since: datetime = Field(description="the effective lower bound (after clamping)")
+    until: datetime | None = None
+    items: list[CallEntry]
+    next_cursor: str | None = None
+
+
+class Bucket(Contract):
+    start: datetime
+    counts: dict[str, int] = Field(description="calls per status class: 1xx .. 5xx")
+
+
+class PathCount(Contract):
+    path: str
+    calls: int
+
+
+class KeyUse(Contract):
+    key_id: str
+    calls: int
+    last_used_at: datetime
+
+
+class CallStats(Contract):
+    account_id: str
+    key_id: str | None = None
+    by: Literal["hour", "day"]
+    since: datetime
+    until: datetime
+    total: int
+    by_class: dict[str, int]
+    error_rate: float = Field(description="share of calls with status >= 400; 0 with no calls")
+    buckets: list[Bucket] = Field(description="every hour/day of the window, oldest first")
+    top_paths: list[PathCount]
+    keys: list[KeyUse]
+
+
+class LastUsed(Contract):
+    account_id: str
+    key_id: str
+    last_used_at: datetime | None = Field(description="None: no call in the last 7 days")
+    window_start: datetime
+
+
+# --- subjects and stream -----------------------------------------------------------------
+
+SERVICE_QUEUE = "calllog"
+PROJECTION_DURABLE = "calllog-projection"
+STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+
+
+def recorded_subject(account_id: str) -> str:
+    return f"calls.recorded.{account_id}"
+
+
+def query_subject(name: str) -> str:
+    return f"calls.query.{name}"
+
+
+def calls_stream(max_age_seconds: float = RETENTION_SECONDS) -> StreamSpec:
+    """CALLS, declared by the calllog service. Purge stays allowed (an operator may erase an
+    account's calls); single-message delete is denied so no one quietly edits the log."""
+    return StreamSpec(
+        name="CALLS",
+        subjects=("calls.recorded.>",),
+        max_age_seconds=max_age_seconds,
+        duplicate_window_seconds=120,
+        deny_delete=True,
+        deny_purge=False,
+    )
+
+
+CALLS_STREAM = calls_stream()

@@ -1,0 +1,1 @@
+"""The calllog service: a 7-day projection of the API calls gateways report."""

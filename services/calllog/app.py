@@ -1,0 +1,135 @@
+"""Composition root of the calllog service: wires NATS, the database, queries and retention."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import orjson
+from faststream import FastStream
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from faststream.specification import AsyncAPI
+from pydantic import BaseModel, ValidationError
+
+from contracts import replies
+from contracts.calllog import (
+    CALLS_STREAM,
+    SERVICE_QUEUE,
+    CallStatsQuery,
+    LastUsedQuery,
+    ListCalls,
+    query_subject,
+)
+from contracts.replies import ErrorCode
+from services.calllog import listing, queries
+from services.calllog.domain import DomainError, describe, invalid
+from services.calllog.retention import retention_job
+from services.calllog.runtime import Runtime
+from services.calllog.scheduler import build_scheduler
+from services.calllog.settings import CallLogSettings
+from services.calllog.store import create_schema, use_wal
+from services.common.sql import make_engine
+
+log = logging.getLogger("keyledger.calllog")
+M = TypeVar("M", bound=BaseModel)
+Clock = Callable[[], datetime]
+MAX_REQUEST_BYTES = 16 * 1024
+
+
+def parse(model: type[M], body: bytes) -> M:
+    """Validate the raw body ourselves, so bad input gets an answer instead of a timeout."""
+    if len(body) > MAX_REQUEST_BYTES:
+        raise invalid(f"request over {MAX_REQUEST_BYTES} bytes")
+    try:
+        return model.model_validate_json(body)
+    except ValidationError as exc:
+        raise invalid(describe(exc)) from None
+
+
+async def respond(name: str, work: Awaitable[BaseModel | dict[str, Any]]) -> bytes:
+    """The one reply shape; a refusal or a failure is an answer too, never a timeout."""
+    try:
+        result = await work
+    except DomainError as exc:
+        return replies.error(exc.code, exc.message)
+    except Exception as exc:
+        log.error("%s failed: %s", name, type(exc).__name__, exc_info=exc)
+        return replies.error(ErrorCode.UNAVAILABLE, f"{name} could not be completed; retry")
+    if isinstance(result, BaseModel):
+        return replies.ok(result)
+    # the same shape as replies.ok, times as ISO 8601 with a Z
+    return orjson.dumps({"ok": True, "result": result}, option=orjson.OPT_UTC_Z)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def create_app(
+    settings: CallLogSettings | None = None, *, clock: Clock | None = None
+) -> FastStream:
+    settings = settings or CallLogSettings()
+    now = clock or _utc_now
+    logging.basicConfig(level=settings.log_level)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
+    broker = NatsBroker(settings.nats_url, log_level=logging.DEBUG)
+    app = FastStream(broker, specification=AsyncAPI(title="keyledger calllog", version="0.1.0"))
+    engine = make_engine(settings.db_url)
+    use_wal(engine)
+    keep = settings.calls_retention_seconds
+    stream = dataclasses.replace(CALLS_STREAM, max_age_seconds=keep)
+    runtime = Runtime(
+        nats_url=settings.nats_url,
+        stream=stream,
+        replicas=settings.stream_replicas,
+        engine=engine,
+        batch=settings.calls_ingest_batch,
+    )
+    job = retention_job(engine, now, keep, settings.calls_retention_batch)
+    scheduler = build_scheduler(job, settings.calls_retention_every_seconds)
+    workers = settings.calls_query_workers
+
+    async def answer_list(body: bytes) -> bytes:
+        async def work() -> dict[str, Any]:
+            return await listing.list_calls(engine, parse(ListCalls, body), now(), keep)
+
+        return await respond("list", work())
+
+    @app.on_startup
+    async def warm_up() -> None:
+        await create_schema(engine)
+        await runtime.start()
+        await runtime.serve(query_subject("list"), answer_list, workers)
+
+    @app.after_startup
+    async def announce() -> None:
+        scheduler.start()
+        await runtime.announce([query_subject(name) for name in ("list", "stats", "last_used")])
+        log.info("calllog service ready on %s", settings.nats_url)
+
+    @app.on_shutdown
+    async def close() -> None:
+        if scheduler.running:
+            scheduler.shutdown(wait=False)
+        await runtime.stop()
+        await engine.dispose()
+
+    @broker.subscriber(query_subject("stats"), queue=SERVICE_QUEUE, max_workers=workers)
+    async def stats(msg: NatsMessage) -> bytes:
+        async def work() -> BaseModel:
+            return await queries.call_stats(engine, parse(CallStatsQuery, msg.body), now(), keep)
+
+        return await respond("stats", work())
+
+    @broker.subscriber(query_subject("last_used"), queue=SERVICE_QUEUE, max_workers=workers)
+    async def last_used(msg: NatsMessage) -> bytes:
+        async def work() -> BaseModel:
+            return await queries.last_used(engine, parse(LastUsedQuery, msg.body), now(), keep)
+
+        return await respond("last_used", work())
+
+    return app

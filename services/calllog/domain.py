@@ -1,0 +1,137 @@
+"""Pure rules of the call log: the 7-day window, filters, cursors, buckets, record checks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from contracts.calllog import STATUS_CLASSES, CallRecorded, ListCalls
+from contracts.replies import ErrorCode
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+US = 1_000_000
+BUCKET_US = {"hour": 3600 * US, "day": 86400 * US}
+
+
+class DomainError(Exception):
+    """A refusal with a stable reply code."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def invalid(message: str) -> DomainError:
+    return DomainError(ErrorCode.INVALID_REQUEST, message)
+
+
+def to_us(moment: datetime) -> int:
+    """Microseconds since the epoch: exact, orderable and the same on every database."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
+
+
+def from_us(value: int) -> datetime:
+    return EPOCH + timedelta(microseconds=value)
+
+
+def oldest_kept_us(now: datetime, retention_seconds: float) -> int:
+    """Calls strictly newer than this are inside the window; one exactly 7 days old is out."""
+    return to_us(now) - int(retention_seconds * US)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """ts_us in [low, high): the window and the asked-for range, intersected."""
+
+    low: int
+    high: int
+    since: datetime  # for display: the window's start or the later `since` asked for
+
+
+def list_bounds(q: ListCalls, now: datetime, retention_seconds: float) -> Bounds:
+    """The previous 7 days are (now - 7 d, now]; since/until can only narrow them."""
+    if q.since is not None and q.until is not None and q.until <= q.since:
+        raise invalid("until must be later than since")
+    oldest = oldest_kept_us(now, retention_seconds)
+    low, high = oldest + 1, to_us(now) + 1
+    if q.since is not None:
+        low = max(low, to_us(q.since))
+    if q.until is not None:
+        high = min(high, to_us(q.until))
+    return Bounds(low, high, from_us(oldest if low == oldest + 1 else low))
+
+
+def status_range(text: str) -> tuple[int, int]:
+    """`404` -> (404, 404); `4xx` -> (400, 499). The contract's pattern was checked before."""
+    if text.endswith("xx"):
+        base = int(text[0]) * 100
+        return base, base + 99
+    return int(text), int(text)
+
+
+def status_class(status: int) -> str:
+    return f"{status // 100}xx"
+
+
+def encode_cursor(ts_us: int, call_id: str) -> str:
+    """Keyset position (ts, call id) of the last row shown: later pages never shift."""
+    return f"{ts_us}:{call_id}"
+
+
+def decode_cursor(cursor: str) -> tuple[int, str]:
+    head, sep, call_id = cursor.partition(":")
+    if not sep or not head.isdigit() or not call_id or len(head) > 20:
+        raise invalid("cursor: not a cursor from a previous page")
+    return int(head), call_id
+
+
+def bucket_starts(low_us: int, now_us: int, by: Literal["hour", "day"]) -> list[int]:
+    """Start of every UTC hour/day from the one holding low_us to the one holding now_us."""
+    size = BUCKET_US[by]
+    first = low_us // size * size
+    return list(range(first, now_us // size * size + 1, size))
+
+
+def empty_counts() -> dict[str, int]:
+    return dict.fromkeys(STATUS_CLASSES, 0)
+
+
+def error_rate(by_class: dict[str, int]) -> float:
+    total = sum(by_class.values())
+    errors = by_class.get("4xx", 0) + by_class.get("5xx", 0)
+    return round(errors / total, 4) if total else 0.0
+
+
+def describe(exc: ValidationError) -> str:
+    """Field names and reasons only: an input value is never echoed (it could be a secret)."""
+    return "; ".join(
+        f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+        for e in exc.errors(include_input=False, include_url=False)
+    )
+
+
+def call_row(stream_seq: int, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored row from a record on the stream; ValueError when it is not a CallRecorded."""
+    if raw is None:
+        raise ValueError("not a JSON object")
+    try:
+        call = CallRecorded.model_validate(raw)
+    except ValidationError as exc:
+        raise ValueError(describe(exc)) from None
+    return {
+        "call_id": call.call_id,
+        "account_id": call.account_id,
+        "key_id": call.key_id,
+        "ts_us": to_us(call.ts),
+        "method": call.method,
+        "path": call.path,
+        "status": call.status,
+        "duration_ms": call.duration_ms,
+        "caller_ip": call.caller_ip,
+        "user_agent": call.user_agent,
+        "stream_seq": stream_seq,
+    }

@@ -1,0 +1,99 @@
+"""Read side of the call log: stats and last use, always inside the last 7 days."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import desc, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.calllog import (
+    Bucket,
+    CallStats,
+    CallStatsQuery,
+    KeyUse,
+    LastUsed,
+    LastUsedQuery,
+    PathCount,
+)
+from services.calllog.domain import (
+    BUCKET_US,
+    bucket_starts,
+    empty_counts,
+    error_rate,
+    from_us,
+    oldest_kept_us,
+    status_class,
+    to_us,
+)
+from services.calllog.store import calls as t
+
+
+async def call_stats(
+    engine: AsyncEngine, q: CallStatsQuery, now: datetime, retention_seconds: float
+) -> CallStats:
+    """Counts per hour/day and status class, top paths, error rate, last use per key."""
+    low, now_us = oldest_kept_us(now, retention_seconds) + 1, to_us(now)
+    where = [t.c.account_id == q.account_id, t.c.ts_us >= low, t.c.ts_us <= now_us]
+    if q.key_id is not None:
+        where.append(t.c.key_id == q.key_id)
+    bucket = (t.c.ts_us // BUCKET_US[q.by]).label("bucket")
+    klass = (t.c.status // 100).label("klass")
+    hits = func.count().label("hits")
+    per_bucket = select(bucket, klass, hits).where(*where).group_by(bucket, klass)
+    paths = (
+        select(t.c.path, hits)
+        .where(*where)
+        .group_by(t.c.path)
+        .order_by(desc(hits), t.c.path)
+        .limit(q.top)
+    )
+    last = func.max(t.c.ts_us).label("last")
+    keys = select(t.c.key_id, hits, last).where(*where).group_by(t.c.key_id).order_by(desc(last))
+    async with engine.connect() as conn:
+        bucket_rows = (await conn.execute(per_bucket)).all()
+        path_rows = (await conn.execute(paths)).all()
+        key_rows = (await conn.execute(keys)).all()
+    size = BUCKET_US[q.by]
+    series = {start: empty_counts() for start in bucket_starts(low, now_us, q.by)}
+    by_class = empty_counts()
+    for row in bucket_rows:
+        name = status_class(int(row.klass) * 100)
+        series[int(row.bucket) * size][name] += int(row.hits)
+        by_class[name] += int(row.hits)
+    return CallStats(
+        account_id=q.account_id,
+        key_id=q.key_id,
+        by=q.by,
+        since=from_us(low - 1),
+        until=now,
+        total=sum(by_class.values()),
+        by_class=by_class,
+        error_rate=error_rate(by_class),
+        buckets=[Bucket(start=from_us(s), counts=c) for s, c in series.items()],
+        top_paths=[PathCount(path=r.path, calls=int(r.hits)) for r in path_rows],
+        keys=[
+            KeyUse(key_id=r.key_id, calls=int(r.hits), last_used_at=from_us(int(r.last)))
+            for r in key_rows
+        ],
+    )
+
+
+async def last_used(
+    engine: AsyncEngine, q: LastUsedQuery, now: datetime, retention_seconds: float
+) -> LastUsed:
+    oldest = oldest_kept_us(now, retention_seconds)
+    stmt = select(func.max(t.c.ts_us)).where(
+        t.c.key_id == q.key_id,
+        t.c.account_id == q.account_id,
+        t.c.ts_us > oldest,
+        t.c.ts_us <= to_us(now),
+    )
+    async with engine.connect() as conn:
+        found = await conn.scalar(stmt)
+    return LastUsed(
+        account_id=q.account_id,
+        key_id=q.key_id,
+        last_used_at=from_us(int(found)) if found is not None else None,
+        window_start=from_us(oldest),
+    )

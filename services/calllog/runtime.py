@@ -1,0 +1,92 @@
+"""The calllog service's own NATS connection: the CALLS stream, the projection, health."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeoutError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts import replies
+from contracts.calllog import PROJECTION_DURABLE, SERVICE_QUEUE, query_subject
+from contracts.streams import StreamSpec
+from services.calllog import projection
+from services.calllog.responder import Handle, Responder
+from services.common.projector import Projector
+from services.common.streams import ensure_stream
+
+log = logging.getLogger("keyledger.calllog")
+
+
+class Runtime:
+    """Declares CALLS (the call-log side owns it) and feeds the projection from it."""
+
+    def __init__(
+        self, *, nats_url: str, stream: StreamSpec, replicas: int, engine: AsyncEngine, batch: int
+    ) -> None:
+        self._url, self._stream, self._replicas = nats_url, stream, replicas
+        self._engine, self._batch = engine, batch
+        self._nc: Client | None = None
+        self._projector: Projector | None = None
+
+    async def start(self) -> None:
+        nc = self._nc = await nats.connect(self._url, name="calllog-runtime")
+        js = nc.jetstream()
+        await ensure_stream(js, self._stream, self._replicas)
+        self._projector = Projector(
+            js,
+            stream=self._stream.name,
+            subject=self._stream.subjects[0],
+            durable=PROJECTION_DURABLE,
+            apply=lambda batch: projection.project(self._engine, batch),
+            batch=self._batch,
+            nc=nc,  # the callback-driven pull: fetch() alone would halve the ingest rate
+        )
+        await self._projector.start()
+
+    async def serve(self, subject: str, handle: Handle, workers: int) -> None:
+        """Answer `subject` on this connection, outside FastStream (see responder.py)."""
+        assert self._nc is not None
+        await Responder(self._nc, subject, SERVICE_QUEUE, handle, workers).start()
+
+    async def announce(self, subjects: list[str]) -> None:
+        """Answer health only once every query subject is routable (a flushed SUB is not
+        always routable at once under load), so `keyledger up` never reports early."""
+        await self._wait_routable(subjects)
+        assert self._nc is not None
+        await self._nc.subscribe(query_subject("health"), queue=SERVICE_QUEUE, cb=self._health)
+        await self._wait_routable([query_subject("health")])
+
+    async def _health(self, msg: Msg) -> None:
+        if not msg.reply:
+            return
+        try:
+            seq = await projection.position(self._engine)
+        except Exception as exc:
+            log.error("calllog: health check cannot read the database: %s", type(exc).__name__)
+            await msg.respond(replies.error(replies.ErrorCode.UNAVAILABLE, "database unreachable"))
+            return
+        await msg.respond(replies.ok({"service": "calllog", "stream_seq": seq}))
+
+    async def _wait_routable(self, subjects: list[str], *, attempts: int = 1000) -> None:
+        assert self._nc is not None
+        for subject in subjects:
+            for _ in range(attempts):
+                try:
+                    await self._nc.request(subject, b"", timeout=1.0)
+                    break
+                except (NoRespondersError, NatsTimeoutError):
+                    await asyncio.sleep(0.01)
+
+    async def stop(self) -> None:
+        if self._projector:
+            await self._projector.stop()
+        if self._nc:
+            # close, not drain: draining waits on the pull subscription's cancelled fetch
+            await self._nc.flush()
+            await self._nc.close()

@@ -1,0 +1,68 @@
+"""The calllog service's own tables: one row per call, and the projection's tracking row."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Float,
+    Index,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    event,
+)
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from contracts.calllog import MAX_PATH, MAX_USER_AGENT
+
+metadata = MetaData()
+
+calls = Table(
+    "calllog_calls",
+    metadata,
+    Column("call_id", String(64), primary_key=True),
+    Column("account_id", String(64), nullable=False),
+    Column("key_id", String(64), nullable=False),
+    # microseconds since the epoch, UTC: exact ordering and the same on SQLite and PostgreSQL
+    Column("ts_us", BigInteger, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("path", String(MAX_PATH), nullable=False),
+    Column("status", SmallInteger, nullable=False),
+    Column("duration_ms", Float, nullable=False),
+    Column("caller_ip", String(64)),
+    Column("user_agent", String(MAX_USER_AGENT)),
+    Column("stream_seq", BigInteger, nullable=False),
+    # newest first for an account or a key, with call_id as the keyset tie-breaker
+    Index("calllog_account_ts", "account_id", "ts_us", "call_id"),
+    Index("calllog_key_ts", "key_id", "ts_us", "call_id"),
+    Index("calllog_ts", "ts_us"),  # retention deletes the oldest rows first
+)
+
+tracking = Table(
+    "calllog_tracking",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+)
+
+
+def use_wal(engine: AsyncEngine) -> None:
+    """SQLite in WAL mode: list queries read while ingest and retention write (a rollback
+    journal makes every reader wait for each commit); inserts gain ~15% too."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _wal(dbapi_connection: Any, _: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+
+async def create_schema(engine: AsyncEngine) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(metadata.create_all)

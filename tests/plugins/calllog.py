@@ -1,0 +1,148 @@
+"""Fixtures that run the real calllog service in-process, with a clock the test controls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import uuid4
+
+import pytest
+from faststream import TestApp
+from nats.aio.client import Client
+from nats.errors import NoRespondersError
+
+from contracts.calllog import CallRecorded, query_subject, recorded_subject
+from services.calllog.app import create_app
+from services.calllog.settings import CallLogSettings
+
+
+class Clock:
+    """Injected time: fixed until a test moves it; `Clock(None)` follows the real time."""
+
+    def __init__(self, now: datetime | None) -> None:
+        self.fixed = now
+
+    @property
+    def now(self) -> datetime:
+        return self.fixed or datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.fixed = self.now + timedelta(seconds=seconds)
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime.now(UTC).replace(microsecond=0))
+
+
+@pytest.fixture
+def calllog_settings(nats_url: str, db_url: str) -> CallLogSettings:
+    # retention runs once at start; tests call delete_expired themselves for the rest
+    return CallLogSettings(nats_url=nats_url, db_url=db_url, calls_retention_every_seconds=3600)
+
+
+@asynccontextmanager
+async def calllog_running(settings: CallLogSettings, clock: Clock) -> AsyncIterator[None]:
+    async with TestApp(create_app(settings, clock=clock)):
+        yield
+
+
+@pytest.fixture
+async def calllog_service(
+    calllog_settings: CallLogSettings, clock: Clock
+) -> AsyncIterator[CallLogSettings]:
+    async with calllog_running(calllog_settings, clock):
+        yield calllog_settings
+
+
+def a_call(account_id: str, ts: datetime, **fields: Any) -> CallRecorded:
+    """A call record with sensible defaults; ids are random per call."""
+    values: dict[str, Any] = {
+        "call_id": uuid4().hex,
+        "account_id": account_id,
+        "key_id": "key_1",
+        "ts": ts,
+        "method": "GET",
+        "path": "/v1/ping",
+        "status": 200,
+        "duration_ms": 1.5,
+        "caller_ip": "127.0.0.1",
+        "user_agent": "pytest",
+    }
+    return CallRecorded(**(values | fields))
+
+
+async def publish(nc: Client, *calls: CallRecorded, msg_id: bool = True) -> int:
+    """Publish records to CALLS as a gateway does; returns the last stream sequence."""
+    js = nc.jetstream()
+    seq = 0
+    for call in calls:
+        headers = {"Nats-Msg-Id": call.call_id} if msg_id else None
+        data = call.model_dump_json().encode()
+        ack = await js.publish(recorded_subject(call.account_id), data, headers=headers)
+        seq = ack.seq
+    return seq
+
+
+async def publish_raw(nc: Client, account_id: str, data: bytes) -> int:
+    ack = await nc.jetstream().publish(recorded_subject(account_id), data)
+    return ack.seq
+
+
+async def ingested(nc: Client, seq: int, wait: float = 10.0) -> None:
+    """Wait until the projection has applied stream sequence `seq`."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        reply = json.loads((await nc.request(query_subject("health"), b"{}", timeout=2)).data)
+        if reply["result"]["stream_seq"] >= seq:
+            return
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"projection stuck at {reply['result']['stream_seq']} < {seq}")
+        await asyncio.sleep(0.02)
+
+
+async def query(nc: Client, name: str, body: dict[str, Any] | bytes) -> dict[str, Any]:
+    """One calls.query.<name> request; the decoded reply (ok or error)."""
+    data = body if isinstance(body, bytes) else json.dumps(body, default=str).encode()
+    for _ in range(100):  # after a NATS restart the service takes a moment to resubscribe
+        try:
+            reply = await nc.request(query_subject(name), data, timeout=5)
+            return dict(json.loads(reply.data))
+        except NoRespondersError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"nobody serves {query_subject(name)}")
+
+
+async def listed(nc: Client, account_id: str, **filters: Any) -> list[dict[str, Any]]:
+    """Every call the list query returns for the account, following the cursor."""
+    items: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        body = {"account_id": account_id, "limit": 1000, **filters}
+        if cursor:
+            body["cursor"] = cursor
+        reply = await query(nc, "list", body)
+        assert reply["ok"], reply
+        items += reply["result"]["items"]
+        cursor = reply["result"]["next_cursor"]
+        if cursor is None:
+            return items
+
+
+async def listed_at_least(
+    nc: Client, account_id: str, count: int, wait: float = 10.0
+) -> list[dict[str, Any]]:
+    """Wait until the log shows `count` calls for the account (ingest is asynchronous)."""
+    deadline = asyncio.get_running_loop().time() + wait
+    while len(items := await listed(nc, account_id)) < count:
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"only {len(items)} of {count} calls listed")
+        await asyncio.sleep(0.05)
+    return items

@@ -1,0 +1,157 @@
+"""The call log's pure rules: the window edges, filters, cursors, buckets and record checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from contracts import keyformat
+from contracts.calllog import RETENTION_SECONDS, CallRecorded, ListCalls
+from services.calllog.domain import (
+    DomainError,
+    bucket_starts,
+    call_row,
+    decode_cursor,
+    encode_cursor,
+    error_rate,
+    from_us,
+    list_bounds,
+    oldest_kept_us,
+    status_range,
+    to_us,
+)
+
+NOW = datetime(2026, 3, 10, 12, 30, 15, tzinfo=UTC)
+WEEK = timedelta(days=7)
+SECOND = timedelta(seconds=1)
+
+
+def inside(ts: datetime, **query: Any) -> bool:
+    bounds = list_bounds(ListCalls(account_id="acme", **query), NOW, RETENTION_SECONDS)
+    return bounds.low <= to_us(ts) < bounds.high
+
+
+@pytest.mark.parametrize(
+    ("age", "shown"),
+    [
+        (WEEK - SECOND, True),
+        (WEEK - timedelta(microseconds=1), True),
+        (WEEK, False),
+        (WEEK + SECOND, False),
+        (timedelta(0), True),
+        (-SECOND, False),  # from a gateway whose clock runs ahead: shown once it is due
+    ],
+)
+def test_the_window_is_the_previous_7_days(age: timedelta, shown: bool) -> None:
+    assert inside(NOW - age) is shown
+
+
+def test_since_and_until_only_narrow_the_window() -> None:
+    assert not inside(NOW - WEEK - SECOND, since=NOW - 30 * WEEK)
+    assert inside(NOW - timedelta(hours=2), since=NOW - timedelta(hours=3))
+    assert not inside(NOW - timedelta(hours=4), since=NOW - timedelta(hours=3))
+    assert not inside(NOW - timedelta(hours=1), until=NOW - timedelta(hours=1))
+    assert inside(NOW - timedelta(hours=1, seconds=1), until=NOW - timedelta(hours=1))
+
+
+def test_until_before_since_is_refused() -> None:
+    query = ListCalls(account_id="acme", since=NOW, until=NOW - SECOND)
+    with pytest.raises(DomainError, match="until must be later"):
+        list_bounds(query, NOW, RETENTION_SECONDS)
+
+
+def test_the_shown_start_is_the_window_or_the_later_since() -> None:
+    window = list_bounds(ListCalls(account_id="acme"), NOW, RETENTION_SECONDS)
+    assert window.since == NOW - WEEK
+    later = list_bounds(ListCalls(account_id="acme", since=NOW - SECOND), NOW, RETENTION_SECONDS)
+    assert later.since == NOW - SECOND
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"), [("404", (404, 404)), ("4xx", (400, 499)), ("1xx", (100, 199))]
+)
+def test_status_filters(text: str, expected: tuple[int, int]) -> None:
+    assert status_range(text) == expected
+
+
+def test_a_cursor_round_trips_and_junk_is_refused() -> None:
+    assert decode_cursor(encode_cursor(123, "abc:def")) == (123, "abc:def")
+    for junk in ("", "x:1", "12", "12:", "-1:a", "1" * 25 + ":a"):
+        with pytest.raises(DomainError):
+            decode_cursor(junk)
+
+
+def test_microseconds_are_exact() -> None:
+    moment = datetime(2026, 1, 1, 0, 0, 0, 1, tzinfo=UTC)
+    assert from_us(to_us(moment)) == moment
+    assert oldest_kept_us(NOW, RETENTION_SECONDS) == to_us(NOW - WEEK)
+
+
+def test_buckets_cover_the_window_on_utc_boundaries() -> None:
+    low = oldest_kept_us(NOW, RETENTION_SECONDS) + 1
+    hours = bucket_starts(low, to_us(NOW), "hour")
+    days = bucket_starts(low, to_us(NOW), "day")
+    assert (len(hours), len(days)) == (169, 8)
+    assert from_us(hours[0]) == datetime(2026, 3, 3, 12, tzinfo=UTC)
+    assert from_us(days[-1]) == datetime(2026, 3, 10, tzinfo=UTC)
+
+
+def test_error_rate_counts_4xx_and_5xx() -> None:
+    assert error_rate({"2xx": 6, "4xx": 3, "5xx": 1}) == 0.4
+    assert error_rate({"2xx": 0}) == 0.0
+
+
+def record(**fields: Any) -> dict[str, Any]:
+    base = {
+        "call_id": "c1",
+        "account_id": "acme",
+        "key_id": "key_1",
+        "ts": "2026-03-10T12:00:00+01:00",
+        "method": "GET",
+        "path": "/v1/ping",
+        "status": 200,
+        "duration_ms": 3.5,
+    }
+    return base | fields
+
+
+def test_a_record_becomes_a_row_in_utc_without_a_query_string() -> None:
+    key = keyformat.generate()
+    row = call_row(9, record(path=f"/v1/contacts/{key}?hapikey={key}#top", extra="ignored"))
+    assert row["path"] == "/v1/contacts/klk_[redacted]"
+    assert row["ts_us"] == to_us(datetime(2026, 3, 10, 11, tzinfo=UTC))
+    assert row["stream_seq"] == 9
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        None,
+        record(ts="2026-03-10T12:00:00"),
+        record(method="get"),
+        record(status=700),
+        record(account_id="a.b"),
+        record(kind="KeyGenerated"),
+        {"kind": "CallRecorded"},
+    ],
+)
+def test_a_malformed_record_is_refused(raw: dict[str, Any] | None) -> None:
+    with pytest.raises(ValueError):  # noqa: PT011 - the projection logs any reason
+        call_row(1, raw)
+
+
+def test_a_refusal_never_echoes_a_value() -> None:
+    key = keyformat.generate()
+    with pytest.raises(ValueError) as refused:  # noqa: PT011
+        call_row(1, record(status=key, method=key))
+    assert key not in str(refused.value)
+
+
+def test_the_user_agent_is_cut_and_redacted() -> None:
+    key = keyformat.generate()
+    call = CallRecorded.model_validate(record(user_agent=f"bot {key} " + "x" * 1000))
+    assert call.user_agent is not None
+    assert key not in call.user_agent
+    assert len(call.user_agent) == 512
