@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
-import orjson
 from faststream import FastStream
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
-from contracts import replies
 from contracts.calllog import (
     CALLS_STREAM,
     SERVICE_QUEUE,
@@ -24,45 +22,17 @@ from contracts.calllog import (
     ListCalls,
     query_subject,
 )
-from contracts.replies import ErrorCode
 from services.calllog import listing, queries
-from services.calllog.domain import DomainError, describe, invalid
 from services.calllog.retention import retention_job
 from services.calllog.runtime import Runtime
 from services.calllog.scheduler import build_scheduler
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import create_schema, use_wal
+from services.common.requests import parse, respond
 from services.common.sql import make_engine
 
 log = logging.getLogger("keyledger.calllog")
-M = TypeVar("M", bound=BaseModel)
 Clock = Callable[[], datetime]
-MAX_REQUEST_BYTES = 16 * 1024
-
-
-def parse(model: type[M], body: bytes) -> M:
-    """Validate the raw body ourselves, so bad input gets an answer instead of a timeout."""
-    if len(body) > MAX_REQUEST_BYTES:
-        raise invalid(f"request over {MAX_REQUEST_BYTES} bytes")
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        raise invalid(describe(exc)) from None
-
-
-async def respond(name: str, work: Awaitable[BaseModel | dict[str, Any]]) -> bytes:
-    """The one reply shape; a refusal or a failure is an answer too, never a timeout."""
-    try:
-        result = await work
-    except DomainError as exc:
-        return replies.error(exc.code, exc.message)
-    except Exception as exc:
-        log.error("%s failed: %s", name, type(exc).__name__, exc_info=exc)
-        return replies.error(ErrorCode.UNAVAILABLE, f"{name} could not be completed; retry")
-    if isinstance(result, BaseModel):
-        return replies.ok(result)
-    # the same shape as replies.ok, times as ISO 8601 with a Z
-    return orjson.dumps({"ok": True, "result": result}, option=orjson.OPT_UTC_Z)
 
 
 def _utc_now() -> datetime:
@@ -97,7 +67,7 @@ def create_app(
         async def work() -> dict[str, Any]:
             return await listing.list_calls(engine, parse(ListCalls, body), now(), keep)
 
-        return await respond("list", work())
+        return await respond("list", work)
 
     @app.on_startup
     async def warm_up() -> None:
@@ -123,13 +93,13 @@ def create_app(
         async def work() -> BaseModel:
             return await queries.call_stats(engine, parse(CallStatsQuery, msg.body), now(), keep)
 
-        return await respond("stats", work())
+        return await respond("stats", work)
 
     @broker.subscriber(query_subject("last_used"), queue=SERVICE_QUEUE, max_workers=workers)
     async def last_used(msg: NatsMessage) -> bytes:
         async def work() -> BaseModel:
             return await queries.last_used(engine, parse(LastUsedQuery, msg.body), now(), keep)
 
-        return await respond("last_used", work())
+        return await respond("last_used", work)
 
     return app

@@ -10,19 +10,15 @@ from pydantic import ValidationError
 
 from contracts.calllog import STATUS_CLASSES, CallRecorded, ListCalls
 from contracts.replies import ErrorCode
+from services.common.errors import Refused, describe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = 1_000_000
 BUCKET_US = {"hour": 3600 * US, "day": 86400 * US}
 
 
-class DomainError(Exception):
+class DomainError(Refused):
     """A refusal with a stable reply code."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def invalid(message: str) -> DomainError:
@@ -104,14 +100,6 @@ def error_rate(by_class: dict[str, int]) -> float:
     total = sum(by_class.values())
     errors = by_class.get("4xx", 0) + by_class.get("5xx", 0)
     return round(errors / total, 4) if total else 0.0
-
-
-def describe(exc: ValidationError) -> str:
-    """Field names and reasons only: an input value is never echoed (it could be a secret)."""
-    return "; ".join(
-        f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-        for e in exc.errors(include_input=False, include_url=False)
-    )
 
 
 def call_row(stream_seq: int, raw: dict[str, Any] | None) -> dict[str, Any]:

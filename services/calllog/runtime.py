@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import replies
@@ -18,6 +15,7 @@ from contracts.streams import StreamSpec
 from services.calllog import projection
 from services.calllog.responder import Handle, Responder
 from services.common.projector import Projector
+from services.common.requests import wait_routable
 from services.common.streams import ensure_stream
 
 log = logging.getLogger("keyledger.calllog")
@@ -54,13 +52,19 @@ class Runtime:
         assert self._nc is not None
         await Responder(self._nc, subject, SERVICE_QUEUE, handle, workers).start()
 
+    @property
+    def connection(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the runtime is not started")
+        return self._nc
+
     async def announce(self, subjects: list[str]) -> None:
         """Answer health only once every query subject is routable (a flushed SUB is not
         always routable at once under load), so `keyledger up` never reports early."""
-        await self._wait_routable(subjects)
+        await wait_routable(self.connection, subjects)
         assert self._nc is not None
         await self._nc.subscribe(query_subject("health"), queue=SERVICE_QUEUE, cb=self._health)
-        await self._wait_routable([query_subject("health")])
+        await wait_routable(self.connection, [query_subject("health")])
 
     async def _health(self, msg: Msg) -> None:
         if not msg.reply:
@@ -72,16 +76,6 @@ class Runtime:
             await msg.respond(replies.error(replies.ErrorCode.UNAVAILABLE, "database unreachable"))
             return
         await msg.respond(replies.ok({"service": "calllog", "stream_seq": seq}))
-
-    async def _wait_routable(self, subjects: list[str], *, attempts: int = 1000) -> None:
-        assert self._nc is not None
-        for subject in subjects:
-            for _ in range(attempts):
-                try:
-                    await self._nc.request(subject, b"", timeout=1.0)
-                    break
-                except (NoRespondersError, NatsTimeoutError):
-                    await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         if self._projector:

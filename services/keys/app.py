@@ -5,13 +5,12 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import UTC, datetime
-from typing import Any, TypeVar
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from contracts import replies
 from contracts.keys import (
@@ -23,10 +22,9 @@ from contracts.keys import (
     command_subject,
     query_subject,
 )
-from contracts.replies import ErrorCode
+from services.common.requests import parse, respond, wait_routable
 from services.common.sql import make_engine
 from services.keys import audit
-from services.keys.domain import DomainError
 from services.keys.eventstore import EventStore
 from services.keys.handlers import Deps, handle
 from services.keys.registry import Registry
@@ -36,35 +34,7 @@ from services.keys.store import create_schema
 from services.keys.vault import Vault, load_master_key
 
 log = logging.getLogger("keyledger.keys")
-M = TypeVar("M", bound=BaseModel)
-MAX_REQUEST_BYTES = 64 * 1024
 AUDIT_BATCH = 500
-
-
-def parse(model: type[M], body: bytes) -> M:
-    """Validate a request; messages name fields, never echo values (a value may be a key)."""
-    if len(body) > MAX_REQUEST_BYTES:
-        raise DomainError(ErrorCode.INVALID_REQUEST, f"request over {MAX_REQUEST_BYTES} bytes")
-    try:
-        return model.model_validate_json(body)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-            for e in exc.errors(include_input=False, include_url=False)
-        )
-        raise DomainError(ErrorCode.INVALID_REQUEST, problems) from None
-
-
-async def respond(name: str, work: Any) -> bytes:
-    """Turn a use case's outcome into the one reply shape; never let a request time out."""
-    try:
-        result: BaseModel = await work
-    except DomainError as exc:
-        return replies.error(exc.code, exc.message)
-    except Exception as exc:
-        log.error("%s failed: %s", name, type(exc).__name__, exc_info=exc)
-        return replies.error(ErrorCode.UNAVAILABLE, f"{name} could not be completed; retry")
-    return replies.ok(result)
 
 
 def create_app(settings: KeysSettings | None = None) -> FastStream:
@@ -100,9 +70,8 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
 
     @app.after_startup
     async def announce() -> None:
-        # a flushed SUB is not always routable at once (seen under load): probe every subject
         subjects = [command_subject(v) for v in COMMANDS] + [query_subject("audit")]
-        await runtime.wait_routable([*subjects, query_subject("health")])
+        await wait_routable(runtime.connection, [*subjects, query_subject("health")])
         log.info("keys service ready on %s", settings.nats_url)
 
     @app.on_shutdown
@@ -118,7 +87,7 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
         async def work() -> BaseModel:
             return await audit.query(engine, parse(AuditQuery, msg.body))
 
-        return await respond("audit", work())
+        return await respond("audit", work)
 
     @broker.subscriber(query_subject("health"), queue=SERVICE_QUEUE)
     async def health() -> bytes:
@@ -142,7 +111,7 @@ def _command_subscriber(
         async def work() -> BaseModel:
             return await handle(parse(model, msg.body), deps)  # type: ignore[arg-type]
 
-        return await respond(verb, work())
+        return await respond(verb, work)
 
 
 def _new_id() -> str:

@@ -25,6 +25,7 @@ from contracts.keys import (
     SuperAdminRevoked,
 )
 from contracts.replies import ErrorCode
+from services.common.errors import Refused
 
 ROTATION_ADVICE_MONTHS = 6
 
@@ -39,13 +40,8 @@ KeyCommand = (
 )
 
 
-class DomainError(Exception):
+class DomainError(Refused):
     """A refused command: `code` is the stable reply code, the message is for people."""
-
-    def __init__(self, code: ErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import logging
 from collections.abc import Callable
@@ -10,8 +9,6 @@ from datetime import datetime
 
 import nats
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
-from nats.errors import TimeoutError as NatsTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import KEYS_STREAM
@@ -79,16 +76,11 @@ class Runtime:
             self._follower.position,
         )
 
-    async def wait_routable(self, subjects: list[str], *, attempts: int = 1000) -> None:
-        """Return once a request to each subject gets an answer (an empty body is refused)."""
-        assert self._nc is not None
-        for subject in subjects:
-            for _ in range(attempts):
-                try:
-                    await self._nc.request(subject, b"", timeout=1.0)
-                    break
-                except (NoRespondersError, NatsTimeoutError):
-                    await asyncio.sleep(0.01)
+    @property
+    def connection(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the runtime is not started")
+        return self._nc
 
     async def stop(self) -> None:
         if self._projector:

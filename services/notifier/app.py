@@ -25,12 +25,13 @@ from contracts.notifier import (
     event_subject,
     query_subject,
 )
+from services.common.errors import Refused
+from services.common.requests import parse, respond, wait_routable
 from services.notifier import inbox, projection, status
 from services.notifier.delivery import Deliverer
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import MboxTransport, SmtpTransport, Transport
 from services.notifier.publisher import Publisher
-from services.notifier.requests import Refused, parse, respond
 from services.notifier.runtime import Runtime
 from services.notifier.scheduler import SweepSchedule
 from services.notifier.settings import NotifierSettings
@@ -109,8 +110,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastStream:
 
     @app.after_startup
     async def announce() -> None:
-        # a flushed SUB is not always routable at once (seen under load): probe every subject
-        await runtime.wait_routable(subjects)
+        await wait_routable(runtime.connection, subjects)
         schedule.start()
         log.info("notifier: mail goes to %s", transport.describe())
         if settings.outbox is not None:

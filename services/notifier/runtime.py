@@ -8,7 +8,6 @@ import logging
 
 import nats
 from nats.aio.client import Client
-from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
@@ -90,16 +89,11 @@ class Runtime:
                 return
             await asyncio.sleep(0.01)
 
-    async def wait_routable(self, subjects: list[str], *, attempts: int = 1000) -> None:
-        """Return once a request to each subject gets an answer (an empty body is refused)."""
-        assert self._nc is not None
-        for subject in subjects:
-            for _ in range(attempts):
-                try:
-                    await self._nc.request(subject, b"", timeout=1.0)
-                    break
-                except (NoRespondersError, NatsTimeoutError):
-                    await asyncio.sleep(0.01)
+    @property
+    def connection(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the runtime is not started")
+        return self._nc
 
     async def stop(self) -> None:
         if self._binding is not None:
