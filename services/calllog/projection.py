@@ -6,13 +6,13 @@ import logging
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.calllog import PROJECTION_DURABLE
 from services.calllog.domain import call_row
 from services.calllog.store import calls, tracking
-from services.common.sql import insert_ignore, upsert
+from services.common import tracking as tracking_row
+from services.common.sql import insert_ignore
 
 log = logging.getLogger("keyledger.calllog")
 
@@ -23,7 +23,7 @@ async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | N
     A malformed record is logged by sequence and skipped: it must never stall the consumer.
     """
     async with engine.begin() as conn:
-        last = await _last_seq(conn)
+        last = await tracking_row.last_seq(conn, tracking, PROJECTION_DURABLE)
         rows: dict[str, dict[str, Any]] = {}
         for stream_seq, raw in batch:
             if stream_seq <= last:
@@ -42,12 +42,9 @@ async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | N
             # a call id seen before (a gateway's retry past the duplicate window) is kept once
             sql, order = _insert_sql(conn)
             await conn.exec_driver_sql(sql, list(map(order, rows.values())))
-        newest = max((seq for seq, _ in batch), default=last)
-        if newest > last:
-            await conn.execute(
-                upsert(conn, tracking, ["projection"], {"last_seq": newest}),
-                {"projection": PROJECTION_DURABLE, "last_seq": newest},
-            )
+        await tracking_row.advance(
+            conn, tracking, PROJECTION_DURABLE, last, [seq for seq, _ in batch]
+        )
         return len(rows)
 
 
@@ -66,12 +63,4 @@ def _insert_sql(conn: AsyncConnection) -> tuple[str, itemgetter[str]]:
 
 async def position(engine: AsyncEngine) -> int:
     """The last stream sequence applied."""
-    async with engine.connect() as conn:
-        return await _last_seq(conn)
-
-
-async def _last_seq(conn: AsyncConnection) -> int:
-    found = await conn.scalar(
-        select(tracking.c.last_seq).where(tracking.c.projection == PROJECTION_DURABLE)
-    )
-    return int(found or 0)
+    return await tracking_row.position(engine, tracking, PROJECTION_DURABLE)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import (
     AccountEvent,
@@ -23,7 +23,8 @@ from contracts.keys import (
     SuperAdminGranted,
     SuperAdminRevoked,
 )
-from services.common.sql import as_utc, insert_ignore, upsert
+from services.common import tracking as tracking_row
+from services.common.sql import as_utc, insert_ignore
 from services.keys.store import audit, tracking, vault
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def audit_row(stream_seq: int, raw: dict[str, Any]) -> dict[str, Any]:
 async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | None]]) -> int:
     """Apply a batch in one transaction with the tracking row; returns rows written."""
     async with engine.begin() as conn:
-        last = await _last_seq(conn)
+        last = await tracking_row.last_seq(conn, tracking, PROJECTION)
         rows, retired = [], []
         for stream_seq, raw in batch:
             if stream_seq <= last:
@@ -86,18 +87,13 @@ async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | N
         if retired:
             # a crash between append and vault cleanup in the command path is mended here
             await conn.execute(vault.delete().where(vault.c.key_id.in_(retired)))
-        newest = max((seq for seq, _ in batch), default=last)
-        if newest > last:
-            await conn.execute(
-                upsert(conn, tracking, ["projection"], {"last_seq": newest}),
-                {"projection": PROJECTION, "last_seq": newest},
-            )
+        await tracking_row.advance(conn, tracking, PROJECTION, last, [seq for seq, _ in batch])
         return len(rows)
 
 
 async def position(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return await _last_seq(conn)
+    """The last stream sequence applied."""
+    return await tracking_row.position(engine, tracking, PROJECTION)
 
 
 async def query(engine: AsyncEngine, q: AuditQuery) -> AuditPage:
@@ -122,10 +118,3 @@ async def query(engine: AsyncEngine, q: AuditQuery) -> AuditPage:
     ]
     cursor = items[-1].sequence if len(rows) > q.limit else None
     return AuditPage(account_id=q.account_id, items=items, next_cursor=cursor)
-
-
-async def _last_seq(conn: AsyncConnection) -> int:
-    found = await conn.scalar(
-        select(tracking.c.last_seq).where(tracking.c.projection == PROJECTION)
-    )
-    return int(found or 0)

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Table, bindparam, delete, select, update
+from sqlalchemy import Table, bindparam, delete, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -21,7 +21,7 @@ from contracts.keys import (
     SuperAdminGranted,
     SuperAdminRevoked,
 )
-from services.common.sql import upsert
+from services.common import tracking as tracking_row
 from services.notifier.domain import FIRST_EMAIL, due_at
 from services.notifier.store import keys, people, tracking
 
@@ -103,15 +103,10 @@ def fold(batch: Batch, last: int) -> tuple[Fold, int]:
 async def project(engine: AsyncEngine, batch: Batch) -> int:
     """Apply a batch and the tracking row in one transaction; returns events applied."""
     async with engine.begin() as conn:
-        last = await _last_seq(conn)
+        last = await tracking_row.last_seq(conn, tracking, PROJECTION)
         folded, applied = fold(batch, last)
         await _write(conn, folded)
-        newest = max((seq for seq, _ in batch), default=last)
-        if newest > last:
-            await conn.execute(
-                upsert(conn, tracking, ["projection"], {"last_seq": newest}),
-                {"projection": PROJECTION, "last_seq": newest},
-            )
+        await tracking_row.advance(conn, tracking, PROJECTION, last, [seq for seq, _ in batch])
         return applied
 
 
@@ -151,12 +146,5 @@ def _replace(conn: AsyncConnection, table: Table, key: list[str]) -> Any:
 
 
 async def position(engine: AsyncEngine) -> int:
-    async with engine.connect() as conn:
-        return await _last_seq(conn)
-
-
-async def _last_seq(conn: AsyncConnection) -> int:
-    found = await conn.scalar(
-        select(tracking.c.last_seq).where(tracking.c.projection == PROJECTION)
-    )
-    return int(found or 0)
+    """The last stream sequence applied."""
+    return await tracking_row.position(engine, tracking, PROJECTION)

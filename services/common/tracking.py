@@ -1,0 +1,30 @@
+"""A projection's tracking row: the last stream sequence applied, kept with its rows."""
+
+from __future__ import annotations
+
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from services.common.sql import upsert
+
+
+async def last_seq(conn: AsyncConnection, table: Table, projection: str) -> int:
+    found = await conn.scalar(select(table.c.last_seq).where(table.c.projection == projection))
+    return int(found or 0)
+
+
+async def position(engine: AsyncEngine, table: Table, projection: str) -> int:
+    async with engine.connect() as conn:
+        return await last_seq(conn, table, projection)
+
+
+async def advance(
+    conn: AsyncConnection, table: Table, projection: str, last: int, batch: list[int]
+) -> None:
+    """Move the mark to the batch's newest sequence, in the caller's transaction."""
+    newest = max(batch, default=last)
+    if newest > last:
+        await conn.execute(
+            upsert(conn, table, ["projection"], {"last_seq": newest}),
+            {"projection": projection, "last_seq": newest},
+        )
