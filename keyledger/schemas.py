@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from contracts import keys, replies
+from contracts import calllog, keys, notifier, replies
 from contracts.envelope import Envelope
 from contracts.keys import VERIFY_SUBJECT, command_subject, event_subject, query_subject
 
@@ -33,6 +33,22 @@ SCHEMAS: list[tuple[str, str, type[BaseModel], str | None]] = [
     ("result", "VerifyResult", keys.VerifyResult, None),
     ("result", "AuditEntry", keys.AuditEntry, None),
     ("result", "AuditPage", keys.AuditPage, None),
+    ("event", "ReminderSent", notifier.ReminderSent, notifier.event_subject("<account_id>")),
+    ("query", "SidebarQuery", notifier.SidebarQuery, notifier.query_subject("sidebar")),
+    ("command", "MarkRead", notifier.MarkRead, notifier.command_subject("mark_read")),
+    ("query", "RemindersQuery", notifier.RemindersQuery, notifier.query_subject("reminders")),
+    ("command", "Sweep", notifier.Sweep, notifier.command_subject("sweep")),
+    ("result", "SidebarPage", notifier.SidebarPage, None),
+    ("result", "MarkReadResult", notifier.MarkReadResult, None),
+    ("result", "RemindersResult", notifier.RemindersResult, None),
+    ("result", "SweepResult", notifier.SweepResult, None),
+    ("event", "CallRecorded", calllog.CallRecorded, calllog.recorded_subject("<account_id>")),
+    ("query", "ListCalls", calllog.ListCalls, calllog.query_subject("list")),
+    ("query", "CallStatsQuery", calllog.CallStatsQuery, calllog.query_subject("stats")),
+    ("query", "LastUsedQuery", calllog.LastUsedQuery, calllog.query_subject("last_used")),
+    ("result", "CallPage", calllog.CallPage, None),
+    ("result", "CallStats", calllog.CallStats, None),
+    ("result", "LastUsed", calllog.LastUsed, None),
     ("reply", "Reply", replies.Reply, None),
     ("reply", "ErrorBody", replies.ErrorBody, None),
 ]
