@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit bench clean
+.PHONY: run test lint types unit bench bench-reminders bench-calls clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -27,6 +27,12 @@ test: lint types
 
 bench: $(STAMP)
 	$(BIN)/python bench/verify.py
+
+bench-reminders: $(STAMP)
+	$(BIN)/python bench/reminders.py
+
+bench-calls: $(STAMP)
+	$(BIN)/python bench/calls.py
 
 clean:
 	rm -rf $(VENV) .keyledger .pytest_cache .mypy_cache .ruff_cache
