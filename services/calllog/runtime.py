@@ -15,13 +15,13 @@ from contracts.streams import StreamSpec
 from services.calllog import projection
 from services.calllog.responder import Handle, Responder
 from services.common.projector import Projector
-from services.common.requests import wait_routable
+from services.common.requests import OwnConnection, wait_routable
 from services.common.streams import ensure_stream
 
 log = logging.getLogger("keyledger.calllog")
 
 
-class Runtime:
+class Runtime(OwnConnection):
     """Declares CALLS (the call-log side owns it) and feeds the projection from it."""
 
     def __init__(
@@ -51,12 +51,6 @@ class Runtime:
         """Answer `subject` on this connection, outside FastStream (see responder.py)."""
         assert self._nc is not None
         await Responder(self._nc, subject, SERVICE_QUEUE, handle, workers).start()
-
-    @property
-    def connection(self) -> Client:
-        if self._nc is None:
-            raise RuntimeError("the runtime is not started")
-        return self._nc
 
     async def announce(self, subjects: list[str]) -> None:
         """Answer health only once every query subject is routable (a flushed SUB is not

@@ -63,3 +63,15 @@ async def wait_routable(nc: Client, subjects: list[str], *, attempts: int = 1000
                 break
             except (NoRespondersError, NatsTimeoutError):
                 await asyncio.sleep(0.01)
+
+
+class OwnConnection:
+    """A service runtime's own NATS connection, set when it starts."""
+
+    _nc: Client | None = None
+
+    @property
+    def connection(self) -> Client:
+        if self._nc is None:
+            raise RuntimeError("the runtime is not started")
+        return self._nc

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import KEYS_STREAM
 from services.common.projector import Projector
+from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream
 from services.keys import audit
 from services.keys.eventstore import EventStore
@@ -23,7 +24,7 @@ from services.keys.verify import VerifyResponder
 log = logging.getLogger("keyledger.keys")
 
 
-class Runtime:
+class Runtime(OwnConnection):
     """Everything that must be warm before the broker subscribes to commands.
 
     It holds a connection of its own, so keys.verify never queues behind FastStream's
@@ -75,12 +76,6 @@ class Runtime:
             len(self._registry.accounts),
             self._follower.position,
         )
-
-    @property
-    def connection(self) -> Client:
-        if self._nc is None:
-            raise RuntimeError("the runtime is not started")
-        return self._nc
 
     async def stop(self) -> None:
         if self._projector:

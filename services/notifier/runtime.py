@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE, NOTIFY_STREAM
 from services.common.projector import Projector
+from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream
 from services.notifier import projection
 from services.notifier.publisher import Publisher
@@ -25,7 +26,7 @@ BIND_RETRY_SECONDS = 1.0
 KEYS_BATCH = 5000  # events per fetch and transaction: 1000 catches up ~20% slower (bench)
 
 
-class Runtime:
+class Runtime(OwnConnection):
     """Declares NOTIFY (its producer), then binds the KEYS durable without touching KEYS."""
 
     def __init__(
@@ -88,12 +89,6 @@ class Runtime:
                 log.warning("notifier: projection still behind KEYS sequence %d", last)
                 return
             await asyncio.sleep(0.01)
-
-    @property
-    def connection(self) -> Client:
-        if self._nc is None:
-            raise RuntimeError("the runtime is not started")
-        return self._nc
 
     async def stop(self) -> None:
         if self._binding is not None:
