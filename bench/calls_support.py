@@ -13,12 +13,12 @@ from typing import Self
 
 import asyncpg
 
+from keyledger.natsconfig import render_config
 from keyledger.natsserver import (
     free_port,
     log_tail,
     nats_server_binary,
     parent_death_preexec,
-    render_config,
 )
 
 SYNC_LINE = "  sync_interval: always\n"

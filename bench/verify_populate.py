@@ -18,13 +18,13 @@ from verify_events import Account, build_block
 from verify_report import progress
 
 from contracts.keys import KEYS_STREAM
+from keyledger.natsconfig import render_config
 from keyledger.natsserver import (
     NatsServer,
     free_port,
     log_tail,
     nats_server_binary,
     parent_death_preexec,
-    render_config,
 )
 
 try:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ctypes
 import errno
-import json
 import os
 import shutil
 import signal
@@ -15,6 +14,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Self
+
+from keyledger.natsconfig import ClusterConfig, render_config
 
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
@@ -62,21 +63,6 @@ def port_is_free(host: str, port: int) -> bool:
     return True
 
 
-def render_config(*, host: str, port: int, store_dir: Path, server_name: str = "keyledger") -> str:
-    """nats-server config for one JetStream node; acks are sent only after fsync."""
-    # json.dumps quotes and escapes paths the way the NATS config parser expects.
-    return (
-        f"server_name: {json.dumps(server_name)}\n"
-        f"host: {json.dumps(host)}\n"
-        f"port: {port}\n"
-        "jetstream {\n"
-        f"  store_dir: {json.dumps(str(store_dir))}\n"
-        # Default is a 2-minute fsync: acknowledged writes can be lost on power loss.
-        "  sync_interval: always\n"
-        "}\n"
-    )
-
-
 def parent_death_preexec() -> Callable[[], None] | None:
     """A preexec_fn that makes the child get SIGTERM when its parent dies (Linux only).
 
@@ -116,11 +102,25 @@ class _StartFailed(RuntimeError):
 class NatsServer:
     """One local nats-server process with a JetStream store; a context manager."""
 
-    def __init__(self, *, store_dir: Path, host: str, port: int, log_file: Path, pdeathsig: bool):
+    def __init__(
+        self,
+        *,
+        store_dir: Path,
+        host: str,
+        port: int,
+        log_file: Path,
+        pdeathsig: bool,
+        server_name: str = "keyledger",
+        cluster: ClusterConfig | None = None,
+        authorization: str = "",
+    ):
         self.store_dir = store_dir
         self.host = host
         self.port = port
         self.log_file = log_file
+        self.server_name = server_name
+        self.cluster = cluster
+        self.authorization = authorization
         self.config_file = store_dir / "nats-server.conf"
         self._pdeathsig = pdeathsig
         self._proc: subprocess.Popen[bytes] | None = None
@@ -134,6 +134,9 @@ class NatsServer:
         host: str = "127.0.0.1",
         log_file: Path | None = None,
         die_with_parent: bool = False,
+        server_name: str = "keyledger",
+        cluster: ClusterConfig | None = None,
+        authorization: str = "",
     ) -> NatsServer:
         """Start a server and wait until JetStream is ready; port 0 picks a free one.
 
@@ -150,6 +153,9 @@ class NatsServer:
             port=port or free_port(host),
             log_file=(log_file or store_dir / "nats-server.log").resolve(),
             pdeathsig=die_with_parent,
+            server_name=server_name,
+            cluster=cluster,
+            authorization=authorization,
         )
         for attempt in range(3):
             try:
@@ -178,8 +184,16 @@ class NatsServer:
 
     def _launch(self) -> None:
         self.config_file.write_text(
-            render_config(host=self.host, port=self.port, store_dir=self.store_dir)
+            render_config(
+                host=self.host,
+                port=self.port,
+                store_dir=self.store_dir,
+                server_name=self.server_name,
+                cluster=self.cluster,
+                authorization=self.authorization,
+            )
         )
+        self.config_file.chmod(0o600)  # it may hold passwords
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         # Append: a restart keeps the previous run's log for post-mortems.
         with self.log_file.open("ab") as log:

@@ -9,7 +9,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from keyledger.natsserver import NatsServer, PortInUse, nats_server_binary, render_config
+from keyledger.natsconfig import render_config
+from keyledger.natsserver import NatsServer, PortInUse, nats_server_binary
 
 pytestmark = pytest.mark.nats
 
