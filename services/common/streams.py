@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+from enum import Enum
+
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
 from contracts.streams import StreamSpec
+
+log = logging.getLogger("keyledger")
 
 
 class StreamMismatch(RuntimeError):
@@ -28,6 +33,39 @@ def stream_config(spec: StreamSpec, replicas: int) -> api.StreamConfig:
     )
 
 
+# Any difference here weakens a guarantee (durability, retention, immutability) or breaks
+# routing, so it is refused; fewer replicas or a shorter dedup window are refused below.
+_EXACT = ("subjects", "storage", "retention", "max_age", "deny_delete", "deny_purge")
+
+
+def mismatches(have: api.StreamConfig, wanted: api.StreamConfig) -> tuple[list[str], list[str]]:
+    """(dangerous, harmless) differences between an existing stream and what we declare."""
+    dangerous = [_describe(have, wanted, name) for name in _EXACT if _differs(have, wanted, name)]
+    harmless: list[str] = []
+    for name in ("num_replicas", "duplicate_window"):
+        mine, theirs = getattr(wanted, name) or 0, getattr(have, name) or 0
+        if theirs < mine:
+            dangerous.append(_describe(have, wanted, name))
+        elif theirs > mine:  # stronger than asked: keep it, a cluster may run R3 under R1 settings
+            harmless.append(_describe(have, wanted, name))
+    return dangerous, harmless
+
+
+def _differs(have: api.StreamConfig, wanted: api.StreamConfig, name: str) -> bool:
+    return bool(getattr(have, name) != getattr(wanted, name))
+
+
+def _describe(have: api.StreamConfig, wanted: api.StreamConfig, name: str) -> str:
+    return f"{name}={_show(getattr(have, name))} (expected {_show(getattr(wanted, name))})"
+
+
+def _show(value: object) -> str:
+    # a config read back from the server holds plain strings where ours holds enums
+    if isinstance(value, Enum):
+        return str(value.value)
+    return value if isinstance(value, str) else repr(value)
+
+
 async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int = 1) -> None:
     """Create the stream when missing; never silently rewrite an existing one."""
     wanted = stream_config(spec, replicas)
@@ -36,14 +74,16 @@ async def ensure_stream(js: JetStreamContext, spec: StreamSpec, replicas: int = 
     except NotFoundError:
         await js.add_stream(wanted)
         return
-    have = info.config
-    problems = [
-        f"{field}={getattr(have, field)!r} (expected {getattr(wanted, field)!r})"
-        for field in ("subjects", "storage", "max_age", "deny_delete", "deny_purge", "num_replicas")
-        if getattr(have, field) != getattr(wanted, field)
-    ]
-    if problems:
-        raise StreamMismatch(f"stream {spec.name} has unexpected settings: " + ", ".join(problems))
+    dangerous, harmless = mismatches(info.config, wanted)
+    if dangerous:
+        raise StreamMismatch(
+            f"refusing to start: stream {spec.name} exists with weaker or different settings: "
+            + ", ".join(dangerous)
+            + ". keyledger never changes an existing stream; fix it with an admin tool "
+            "(e.g. `nats stream edit`) or correct KEYLEDGER_STREAM_REPLICAS."
+        )
+    if harmless:
+        log.warning("stream %s differs harmlessly: %s", spec.name, ", ".join(harmless))
 
 
 def stream_sequence(msg: Msg) -> int:
