@@ -24,6 +24,7 @@ from keyledger.cli_common import (
     show,
 )
 from keyledger.cli_keys import account_app, admin_app, key_app
+from keyledger.cli_migrate import migrate
 from keyledger.cli_notify import notifications_app, reminders_app
 from keyledger.replay_cli import replay_events
 
@@ -42,6 +43,7 @@ app.add_typer(contracts_app, name="contracts")
 app.add_typer(calls_app, name="calls")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(reminders_app, name="reminders")
+app.command()(migrate)
 
 AUDIT_PAGE_MAX = 500
 

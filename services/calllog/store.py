@@ -18,6 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import MAX_PATH, MAX_USER_AGENT
+from services.common.migrate import upgrade_to_head
 
 metadata = MetaData()
 
@@ -64,5 +65,5 @@ def use_wal(engine: AsyncEngine) -> None:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    """Create or upgrade the tables with the service's Alembic history (migrations/)."""
+    await upgrade_to_head(engine, "calllog")

@@ -14,6 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.common.migrate import upgrade_to_head
+
 metadata = MetaData()
 
 vault = Table(
@@ -48,5 +50,5 @@ tracking = Table(
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    """Create or upgrade the tables with the service's Alembic history (migrations/)."""
+    await upgrade_to_head(engine, "keys")

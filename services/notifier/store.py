@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from typing import Any
 
 from sqlalchemy import (
@@ -19,12 +17,11 @@ from sqlalchemy import (
     Text,
     event,
 )
-from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from services.common.migrate import upgrade_to_head
 from services.common.sql import make_engine
 
-log = logging.getLogger(__name__)
 metadata = MetaData()
 UTC_TIME = DateTime(timezone=True)
 
@@ -129,14 +126,5 @@ def _sqlite_begin(conn: Any) -> None:
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    for attempt in range(3):
-        try:
-            async with engine.begin() as conn:
-                await conn.run_sync(metadata.create_all)
-            return
-        except DBAPIError:
-            # two replicas starting at once race on CREATE TABLE; the second try sees them
-            if attempt == 2:
-                raise
-            log.info("schema creation raced another replica; retrying")
-            await asyncio.sleep(0.5)
+    """Create or upgrade the tables with the service's Alembic history (migrations/)."""
+    await upgrade_to_head(engine, "notifier")

@@ -1,0 +1,1 @@
+"""The calllog service's migrations, oldest first; Alembic loads them by path."""

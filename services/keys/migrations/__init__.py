@@ -1,0 +1,1 @@
+"""Alembic history of the keys service's tables (run by services.common.migrate)."""

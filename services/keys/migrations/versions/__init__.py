@@ -1,0 +1,1 @@
+"""The keys service's migrations, oldest first; Alembic loads them by path."""

@@ -1,0 +1,1 @@
+"""The notifier service's migrations, oldest first; Alembic loads them by path."""

@@ -1,0 +1,258 @@
+"""Each service's Alembic history on SQLite and PostgreSQL: shape, idempotence, races, refusal."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Connection, MetaData, inspect, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from typer.testing import CliRunner, Result
+
+from keyledger.cli import app
+from services.calllog import store as calllog_store
+from services.common.migrate import (
+    SERVICES,
+    SchemaTooNew,
+    current_revision,
+    head_revision,
+    upgrade_to_head,
+    version_table,
+)
+from services.common.sql import make_engine
+from services.keys import store as keys_store
+from services.notifier import store as notifier_store
+
+ENTRY_POINT = Path(sys.executable).parent / "keyledger"
+REPLICAS = 6
+METADATA = {
+    "keys": keys_store.metadata,
+    "notifier": notifier_store.metadata,
+    "calllog": calllog_store.metadata,
+}
+each_service = pytest.mark.parametrize("service", SERVICES)
+Shape = dict[str, dict[str, Any]]
+
+
+@pytest.fixture
+async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(db_url)
+    yield engine
+    await engine.dispose()
+
+
+def metadata_shape(metadata: MetaData) -> Shape:
+    return {
+        table.name: {
+            "columns": [(c.name, c.nullable) for c in table.columns],
+            "primary_key": [c.name for c in table.primary_key.columns],
+            "indexes": sorted(
+                (str(i.name), tuple(c.name for c in i.columns), bool(i.unique))
+                for i in table.indexes
+            ),
+        }
+        for table in metadata.tables.values()
+    }
+
+
+def database_shape(conn: Connection) -> Shape:
+    """Every table but the version tables, as the database itself reports it."""
+    found = inspect(conn)
+    return {
+        name: {
+            "columns": [(c["name"], c["nullable"]) for c in found.get_columns(name)],
+            "primary_key": found.get_pk_constraint(name)["constrained_columns"],
+            "indexes": sorted(
+                (str(i["name"]), tuple(i["column_names"]), bool(i["unique"]))
+                for i in found.get_indexes(name)
+            ),
+        }
+        for name in found.get_table_names()
+        if not name.endswith("_schema_version")
+    }
+
+
+def autogenerate_diff(conn: Connection, metadata: MetaData) -> list[Any]:
+    """What `alembic revision --autogenerate` would write, types included, own tables only."""
+
+    def own(name: str | None, kind: str, _parent: Any) -> bool:
+        return kind != "table" or name in metadata.tables
+
+    migration = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": own})
+    return list(compare_metadata(migration, metadata))
+
+
+async def set_revision(engine: AsyncEngine, service: str, revision: str) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            text(f"UPDATE {version_table(service)} SET version_num = :v"), {"v": revision}
+        )
+
+
+@each_service
+async def test_migrations_create_the_tables_the_metadata_describes(
+    engine: AsyncEngine, service: str
+) -> None:
+    metadata = METADATA[service]
+    done = await upgrade_to_head(engine, service)
+    assert (done.before, done.after) == (None, head_revision(service))
+    async with engine.connect() as conn:
+        shape = await conn.run_sync(database_shape)
+        assert shape == metadata_shape(metadata)
+        assert await conn.run_sync(autogenerate_diff, metadata) == []
+
+
+async def test_services_share_one_database_with_a_version_table_each(
+    engine: AsyncEngine,
+) -> None:
+    for service in SERVICES:
+        await upgrade_to_head(engine, service)
+    async with engine.connect() as conn:
+        names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
+    every = set().union(*(m.tables for m in METADATA.values()))
+    assert names == every | {version_table(s) for s in SERVICES}
+    for service in SERVICES:
+        assert await current_revision(engine, service) == head_revision(service)
+
+
+@each_service
+async def test_upgrading_twice_changes_nothing_and_keeps_the_rows(
+    engine: AsyncEngine, service: str
+) -> None:
+    await upgrade_to_head(engine, service)
+    tracking = METADATA[service].tables[f"{service}_tracking"]
+    async with engine.begin() as conn:
+        await conn.execute(tracking.insert(), {"projection": "p", "last_seq": 7})
+    again = await upgrade_to_head(engine, service)
+    assert again.before == again.after == head_revision(service)
+    async with engine.connect() as conn:
+        assert (await conn.execute(tracking.select())).all() == [("p", 7)]
+
+
+async def test_replica_processes_migrating_a_fresh_database_at_once_all_succeed(
+    db_url: str,
+) -> None:
+    # separate processes: no in-process lock helps, only the database's own locking
+    procs = [
+        await asyncio.create_subprocess_exec(
+            str(ENTRY_POINT),
+            "migrate",
+            "--db-url",
+            db_url,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        for _ in range(REPLICAS)
+    ]
+    outputs = [(await p.communicate())[0].decode() for p in procs]
+    assert [p.returncode for p in procs] == [0] * REPLICAS, outputs
+    for service in SERVICES:
+        lines = [line for out in outputs for line in out.splitlines() if line.startswith(service)]
+        # exactly one replica created each schema; the others found it at head
+        assert sorted(lines) == [
+            f"{service}: at 0001 (head), nothing to do",
+        ] * (REPLICAS - 1) + [f"{service}: migrated from empty to 0001"], outputs
+
+
+async def test_replicas_migrating_in_one_process_at_once_all_succeed(db_url: str) -> None:
+    # an engine per replica: separate connections, as separate processes would have
+    engines = [make_engine(db_url) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(upgrade_to_head(e, s) for e in engines for s in SERVICES))
+        for service in SERVICES:
+            mine = [r for r in results if r.service == service]
+            # exactly one replica created the schema; the others found it at head
+            assert sorted(r.before or "" for r in mine) == ["", "0001", "0001"]
+            assert {r.after for r in mine} == {head_revision(service)}
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+
+@each_service
+async def test_a_database_from_before_migrations_is_adopted_not_recreated(
+    engine: AsyncEngine, service: str
+) -> None:
+    async with engine.begin() as conn:
+        await conn.run_sync(METADATA[service].create_all)
+    done = await upgrade_to_head(engine, service)
+    assert (done.before, done.after) == (None, head_revision(service))
+
+
+@each_service
+async def test_a_database_newer_than_this_build_is_refused(
+    engine: AsyncEngine, service: str
+) -> None:
+    await upgrade_to_head(engine, service)
+    await set_revision(engine, service, "0002")
+    with pytest.raises(SchemaTooNew) as refused:
+        await upgrade_to_head(engine, service)
+    assert str(refused.value) == (
+        f"database at {service} revision 0002 is newer than this build knows "
+        f"(head {head_revision(service)}); upgrade keyledger"
+    )
+    assert await current_revision(engine, service) == "0002"  # left as it was
+
+
+async def test_the_keys_service_refuses_to_start_on_a_newer_schema(
+    engine: AsyncEngine,
+) -> None:
+    await keys_store.create_schema(engine)
+    await set_revision(engine, "keys", "0002")
+    with pytest.raises(SchemaTooNew, match="keys revision 0002"):
+        await keys_store.create_schema(engine)  # what the app's on_startup hook awaits
+
+
+async def migrate_cli(*args: str) -> Result:
+    # in a thread: the command runs its own event loop
+    return await asyncio.to_thread(CliRunner().invoke, app, ["migrate", *args])
+
+
+async def test_the_migrate_command_upgrades_then_checks(db_url: str) -> None:
+    behind = await migrate_cli("--db-url", db_url, "--check")
+    assert behind.exit_code == 1
+    assert "keys: at empty, head 0001: behind" in behind.stdout
+
+    first = await migrate_cli("--db-url", db_url)
+    assert first.exit_code == 0, first.output
+    assert first.stdout.splitlines() == [
+        f"{s}: migrated from empty to {head_revision(s)}" for s in SERVICES
+    ]
+    again = await migrate_cli("--db-url", db_url, "--service", "calllog")
+    assert again.stdout == "calllog: at 0001 (head), nothing to do\n"
+
+    checked = await migrate_cli("--db-url", db_url, "--check")
+    assert checked.exit_code == 0
+    assert checked.stdout.splitlines() == [f"{s}: at 0001 (head)" for s in SERVICES]
+
+
+async def test_the_migrate_command_reports_a_newer_schema(engine: AsyncEngine, db_url: str) -> None:
+    await upgrade_to_head(engine, "notifier")
+    await set_revision(engine, "notifier", "0002")
+    for args in ([], ["--check"]):
+        result = await migrate_cli("--db-url", db_url, "--service", "notifier", *args)
+        assert result.exit_code == 1
+        assert "notifier: error: database at notifier revision 0002 is newer" in result.stderr
+
+
+async def test_the_migrate_command_defaults_to_the_data_dir_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("KEYLEDGER_DB_URL", "KEYLEDGER_DATA_DIR"):
+        monkeypatch.delenv(name, raising=False)
+    result = await migrate_cli("--data-dir", str(tmp_path / "data"))
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
+        "calllog.db",
+        "keys.db",
+        "notifier.db",
+    ]
+    missing = await migrate_cli("--data-dir", str(tmp_path / "elsewhere"), "--check")
+    assert missing.exit_code == 1
+    assert not (tmp_path / "elsewhere").exists()  # a check creates nothing
