@@ -38,6 +38,7 @@ from contracts.keys import KEYS_STREAM, event_subject
 from keyledger.natsserver import NatsServer, free_port
 from services.common.projector import Projector
 from services.common.streams import ensure_stream
+from services.common.turn import turn_for
 from services.notifier import projection
 from services.notifier.delivery import Deliverer
 from services.notifier.domain import RetryPolicy, due_at
@@ -272,12 +273,14 @@ async def bare_pull(js: Any, total: int, batch: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-async def projector_pull(js: Any, total: int, url: str, batch: int) -> float:
+async def projector_pull(js: Any, nc: Any, total: int, url: str, batch: int) -> float:
     engine = notifier_engine(url)
     await create_schema(engine)
     runner = Projector(
-        js, stream=KEYS_STREAM.name, subject="keys.events.>", durable="bench-projection",
-        apply=lambda events: projection.project(engine, events), batch=batch,
+        js, nc, stream=KEYS_STREAM.name, subject="keys.events.>", durable="bench-projection",
+        apply=lambda events: projection.project(engine, events),
+        position=lambda: projection.position(engine),
+        turn=turn_for(engine, "bench-projection"), batch=batch,
     )  # fmt: skip
     started = time.perf_counter()
     await runner.start()
@@ -299,7 +302,7 @@ async def bench_catch_up(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         total = await populate(js, args.events)
         bare = await bare_pull(js, total, args.batch)
         url = args.db_url or f"sqlite+aiosqlite:///{tmp / 'catchup.db'}"
-        fed = await projector_pull(js, total, url, args.batch)
+        fed = await projector_pull(js, nc, total, url, args.batch)
     finally:
         await nc.close()
         server.stop()

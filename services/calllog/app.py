@@ -22,12 +22,14 @@ from contracts.calllog import (
     ListCalls,
     query_subject,
 )
+from contracts.natsurl import servers
 from services.calllog import listing, queries
 from services.calllog.retention import retention_job
 from services.calllog.runtime import Runtime
 from services.calllog.scheduler import build_scheduler
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import create_schema, use_wal
+from services.common.natsauth import broker_options, connect_options
 from services.common.requests import parse, respond
 from services.common.sql import make_engine
 
@@ -46,7 +48,9 @@ def create_app(
     now = clock or _utc_now
     logging.basicConfig(level=settings.log_level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
-    broker = NatsBroker(settings.nats_url, log_level=logging.DEBUG)
+    broker = NatsBroker(
+        servers(settings.nats_url), log_level=logging.DEBUG, **broker_options(settings)
+    )
     app = FastStream(broker, specification=AsyncAPI(title="keyledger calllog", version="0.1.0"))
     engine = make_engine(settings.db_url)
     use_wal(engine)
@@ -54,6 +58,7 @@ def create_app(
     stream = dataclasses.replace(CALLS_STREAM, max_age_seconds=keep)
     runtime = Runtime(
         nats_url=settings.nats_url,
+        nats_options=connect_options(settings),
         stream=stream,
         replicas=settings.stream_replicas,
         engine=engine,

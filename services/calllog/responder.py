@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from services.common.inboxes import answerable
+
 Handle = Callable[[bytes], Awaitable[bytes]]
 
 
@@ -28,7 +30,7 @@ class Responder:
         await self._nc.subscribe(self._subject, queue=self._queue, cb=self._on_msg)
 
     async def _on_msg(self, msg: Msg) -> None:
-        if msg.reply:
+        if answerable(msg.reply):
             task = asyncio.create_task(self._answer(msg))
             self._running.add(task)  # a reference, so the task is not collected mid-way
             task.add_done_callback(self._running.discard)

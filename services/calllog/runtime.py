@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import nats
 from nats.aio.client import Client
@@ -11,12 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import replies
 from contracts.calllog import PROJECTION_DURABLE, SERVICE_QUEUE, query_subject
+from contracts.natsurl import servers
 from contracts.streams import StreamSpec
 from services.calllog import projection
 from services.calllog.responder import Handle, Responder
+from services.common.inboxes import answerable
+from services.common.natsauth import Options
 from services.common.projector import Projector
 from services.common.requests import OwnConnection, wait_routable
 from services.common.streams import ensure_stream
+from services.common.turn import turn_for
 
 log = logging.getLogger("keyledger.calllog")
 
@@ -25,25 +30,37 @@ class Runtime(OwnConnection):
     """Declares CALLS (the call-log side owns it) and feeds the projection from it."""
 
     def __init__(
-        self, *, nats_url: str, stream: StreamSpec, replicas: int, engine: AsyncEngine, batch: int
+        self,
+        *,
+        nats_url: str,
+        stream: StreamSpec,
+        replicas: int,
+        engine: AsyncEngine,
+        batch: int,
+        nats_options: Options | None = None,
     ) -> None:
         self._url, self._stream, self._replicas = nats_url, stream, replicas
+        self._options = nats_options or {}
         self._engine, self._batch = engine, batch
         self._nc: Client | None = None
         self._projector: Projector | None = None
 
     async def start(self) -> None:
-        nc = self._nc = await nats.connect(self._url, name="calllog-runtime")
+        nc = self._nc = await nats.connect(
+            servers(self._url), name="calllog-runtime", **self._options
+        )
         js = nc.jetstream()
         await ensure_stream(js, self._stream, self._replicas)
         self._projector = Projector(
             js,
+            nc,
             stream=self._stream.name,
             subject=self._stream.subjects[0],
             durable=PROJECTION_DURABLE,
             apply=lambda batch: projection.project(self._engine, batch),
+            position=lambda: projection.position(self._engine),
+            turn=turn_for(self._engine, PROJECTION_DURABLE),
             batch=self._batch,
-            nc=nc,  # the callback-driven pull: fetch() alone would halve the ingest rate
         )
         await self._projector.start()
 
@@ -61,7 +78,7 @@ class Runtime(OwnConnection):
         await wait_routable(self.connection, [query_subject("health")])
 
     async def _health(self, msg: Msg) -> None:
-        if not msg.reply:
+        if not answerable(msg.reply):
             return
         try:
             seq = await projection.position(self._engine)
@@ -69,7 +86,8 @@ class Runtime(OwnConnection):
             log.error("calllog: health check cannot read the database: %s", type(exc).__name__)
             await msg.respond(replies.error(replies.ErrorCode.UNAVAILABLE, "database unreachable"))
             return
-        await msg.respond(replies.ok({"service": "calllog", "stream_seq": seq}))
+        # pid: tells replicas apart, as every replica answers in the same queue group
+        await msg.respond(replies.ok({"service": "calllog", "pid": os.getpid(), "stream_seq": seq}))
 
     async def stop(self) -> None:
         if self._projector:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pathlib import Path
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.calllog import RETENTION_SECONDS
@@ -12,6 +14,11 @@ class CallLogSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEYLEDGER_", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
+    # NATS credentials: a {"user", "password"} file (`keyledger up` writes one per service),
+    # or user + password (containers); none: connect without authentication
+    nats_credentials_file: Path | None = None
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
     db_url: str = "sqlite+aiosqlite:///.keyledger/calllog.db"
     stream_replicas: int = 1
     # the stream's max age, the query window and the retention cutoff

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from typing import Any
 
 import orjson
 from nats.aio.client import Client
@@ -18,46 +18,48 @@ from nats.js.errors import NotFoundError
 
 from services.common.pull import BatchPull
 from services.common.streams import stream_sequence
+from services.common.turn import Turn
 
 log = logging.getLogger(__name__)
 
-
-class Fetcher(Protocol):
-    """nats-py's pull subscription, or services.common.pull.BatchPull."""
-
-    async def fetch(self, batch: int, timeout: float) -> list[Msg]: ...  # noqa: ASYNC109
-
-
 Apply = Callable[[list[tuple[int, dict[str, Any] | None]]], Awaitable[object]]
+Position = Callable[[], Awaitable[int]]
+FETCH_SECONDS = 1.0
 
 
 class Projector:
-    """Bare nats-py fetch loop: FastStream's batch pull waits for a full batch and costs ~5x.
+    """Bare nats-py pull loop: FastStream's batch pull waits for a full batch and costs ~5x.
 
-    One batch in flight across replicas (max_ack_pending = batch) keeps stream order; a
-    failed batch is not acknowledged, so it comes back after ack_wait; AckPolicy.ALL lets one
-    ack cover the whole batch.
+    A projection must see its stream in order and without gaps: its tracking row skips
+    anything at or below the last sequence applied. Replicas share one durable consumer,
+    whose server hands messages to every waiting pull request in turn; so a replica takes
+    the `turn` (services.common.turn) before it asks for a batch and keeps it until the batch
+    is applied and acknowledged, and only one replica ever has messages in hand. AckPolicy
+    ALL lets one ack cover the batch; a failed batch is not acknowledged, so it comes back
+    after ack_wait. Messages a replica died with (fetched, never acknowledged) are read from
+    the stream by the next replica whose batch starts beyond them.
     """
 
     def __init__(
         self,
         js: JetStreamContext,
+        nc: Client,
         *,
         stream: str,
         subject: str,
         durable: str,
         apply: Apply,
+        position: Position,
+        turn: Turn,
         batch: int = 500,
         ack_wait: float = 30.0,
-        nc: Client | None = None,
     ) -> None:
-        """nc: pull with services.common.pull.BatchPull on this connection (~5x cheaper per
-        message than nats-py's fetch; the call log's ingest needs it); None: fetch()."""
-        self._js, self._stream, self._subject, self._durable = js, stream, subject, durable
-        self._apply = apply
+        """position: the projection's last applied stream sequence (its tracking row)."""
+        self._js, self._nc = js, nc
+        self._stream, self._subject, self._durable = stream, subject, durable
+        self._apply, self._position, self._turn = apply, position, turn
         self._batch = batch
         self._ack_wait = ack_wait
-        self._nc = nc
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -67,18 +69,15 @@ class Projector:
             max_ack_pending=self._batch,
             ack_wait=self._ack_wait,
         )
-        sub: Fetcher
-        if self._nc is None:
-            sub = await self._js.pull_subscribe(
-                self._subject, durable=self._durable, stream=self._stream, config=config
-            )
-        else:
-            sub = await self._batch_pull(config)
+        sub = await self._batch_pull(config)
         self._task = asyncio.create_task(self._run(sub), name=f"projector-{self._durable}")
 
     async def _batch_pull(self, config: api.ConsumerConfig) -> BatchPull:
-        """Create the durable as pull_subscribe would (an existing one is kept as it is)."""
-        assert self._nc is not None
+        """Create the durable as pull_subscribe would (an existing one is kept as it is).
+
+        nats-py's own fetch() is not used: it leaves a pull request open when it returns,
+        which would hand messages to this replica after its turn, and costs ~5x more per
+        message (services/common/pull.py)."""
         try:
             await self._js.consumer_info(self._stream, self._durable)
         except NotFoundError:
@@ -89,28 +88,70 @@ class Projector:
         return pull
 
     async def stop(self) -> None:
-        # nats-py's fetch can swallow a cancellation, so the loop also checks a flag
+        # a fetch can swallow a cancellation, so the loop also checks a flag
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        self._turn.close()
 
-    async def _run(self, sub: Fetcher) -> None:
+    async def _run(self, sub: BatchPull) -> None:
+        await self._catch_up()
         while not self._stopping:
             try:
-                msgs = await sub.fetch(self._batch, timeout=1.0)
+                async with self._turn.hold():
+                    pause = await self._take_turn(sub)
             except (NatsTimeout, TimeoutError):
                 continue
             except ConnectionClosedError:
                 return
             except NatsError as exc:  # e.g. while reconnecting after a NATS restart
                 log.warning("%s: fetch failed (%r); retrying", self._durable, exc)
-                await asyncio.sleep(0.2)
-                continue
-            if not msgs:  # fetch can return nothing at all around a reconnect
-                continue
-            batch = [(stream_sequence(m), _json(m.data)) for m in msgs]
+                pause = 0.2
+            except Exception:
+                # the database is away (the turn lives there too): nothing was acknowledged
+                log.exception("%s: projection failed; its batch will be redelivered", self._durable)
+                pause = 1.0
+            if pause:
+                await asyncio.sleep(pause)  # outside the turn: another replica may do better
+
+    async def _catch_up(self) -> None:
+        """Fill a database that is behind the durable from the stream.
+
+        A restored database, or a new one (say after a move to PostgreSQL), would otherwise
+        stay without what the durable has already had acknowledged: it never comes again.
+        """
+        while not self._stopping:
+            try:
+                info = await self._js.consumer_info(self._stream, self._durable)
+                floor = info.ack_floor.stream_seq if info.ack_floor else 0
+                async with self._turn.hold():
+                    position = await self._position()
+                    if position >= floor:
+                        return
+                    found = await self._read(position + 1, floor + 1, self._batch)
+                    if not found:  # nothing left up to the floor (expired or purged)
+                        return
+                    log.warning(
+                        "%s: the database is behind the consumer; applied %d..%d from the stream",
+                        self._durable,
+                        found[0][0],
+                        found[-1][0],
+                    )
+                    await self._apply([(seq, _json(data)) for seq, data in found])
+            except Exception:
+                log.exception("%s: catching up from the stream failed; retrying", self._durable)
+                await asyncio.sleep(1.0)
+
+    async def _take_turn(self, sub: BatchPull) -> float:
+        """Fetch, apply and acknowledge one batch; the pause before the next turn."""
+        msgs = await sub.fetch(self._batch, timeout=FETCH_SECONDS)
+        if not msgs:  # fetch can return nothing at all around a reconnect
+            return 0.0
+        fresh, through = await self._in_order(msgs)
+        if fresh:
+            batch = [(seq, _json(data)) for seq, data in fresh]
             try:
                 await self._apply(batch)
             except Exception:
@@ -119,13 +160,67 @@ class Projector:
                     self._durable,
                     batch[-1][0],
                 )
-                await asyncio.sleep(1.0)
+                return 1.0
+        if through is None:
+            return 0.0
+        try:
+            await through.ack()
+        except NatsError as exc:
+            # applied and tracked: the redelivery after ack_wait is skipped as already seen
+            log.warning("%s: ack of %d lost (%r)", self._durable, stream_sequence(through), exc)
+        return 0.0
+
+    async def _in_order(self, msgs: list[Msg]) -> tuple[list[tuple[int, bytes]], Msg | None]:
+        """What to apply after the tracking row, in order and complete; and the message whose
+        ack (AckPolicy ALL) covers all of it, None if nothing may be acknowledged.
+
+        Redeliveries come in the order their ack_wait ran out, so the batch is sorted. A
+        message the stream holds between the tracking row and this batch was delivered to a
+        replica that died with it unacknowledged: it is read from the stream here rather
+        than waited for, or the tracking row would pass it by for good.
+        """
+        msgs = sorted(msgs, key=stream_sequence)
+        expected = await self._position() + 1
+        fresh: list[tuple[int, bytes]] = []
+        for msg in msgs:
+            seq = stream_sequence(msg)
+            if seq < expected:  # applied already (a redelivery), or twice in this batch
                 continue
+            if seq > expected:  # a gap, or only a hole in the stream (expired, purged)
+                filled = await self._read(expected, seq, self._batch)
+                if filled:
+                    log.warning(
+                        "%s: %d messages from sequence %d were delivered to a replica that "
+                        "stopped before acknowledging them; read them from the stream",
+                        self._durable,
+                        len(filled),
+                        expected,
+                    )
+                fresh += filled
+                if len(filled) == self._batch:
+                    # more than a batch is missing: apply this much, acknowledge nothing
+                    # (what was fetched comes back after ack_wait) and read on next turn
+                    return fresh, None
+            fresh.append((seq, msg.data))
+            expected = seq + 1
+        return fresh, msgs[-1]
+
+    async def _read(self, first: int, beyond: int, most: int) -> list[tuple[int, bytes]]:
+        """Up to `most` of the stream's messages for our subject in [first, beyond)."""
+        found: list[tuple[int, bytes]] = []
+        seq = first
+        while seq < beyond and len(found) < most:
             try:
-                await msgs[-1].ack()
-            except NatsError as exc:
-                # applied and tracked: the redelivery after ack_wait is skipped as already seen
-                log.warning("%s: ack of %d lost (%r)", self._durable, batch[-1][0], exc)
+                msg = await self._js.get_msg(
+                    self._stream, seq=seq, subject=self._subject, next=True
+                )
+            except NotFoundError:
+                break
+            if msg.seq is None or msg.seq >= beyond:
+                break
+            found.append((msg.seq, msg.data or b""))
+            seq = msg.seq + 1
+        return found
 
 
 def _json(data: bytes) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-SETTLE = 0.002  # a partial batch is handed over after this long without a new message
+GRACE = 0.5  # how long past its expiry a request's end (a status message) may take to arrive
 
 
 class BatchPull:
@@ -17,8 +17,12 @@ class BatchPull:
 
     nats-py's fetch() awaits each message from a queue under its own timeout (~50 us a
     message, half of the call log's ingest time); here the subscription callback appends
-    messages to a list and wakes the caller once. A message arriving after its fetch gave
-    up waits in the list for the next one, so nothing delivered is dropped.
+    messages to a list and wakes the caller once.
+
+    A fetch returns only when its pull request is over (`no_wait` with `expires`: the
+    server waits for the first message, sends what is there and ends the request with a
+    status), so no message reaches this replica after its turn (services.common.turn). A
+    message arriving after a fetch gave up anyway waits in the list for the next one.
     """
 
     def __init__(self, nc: Client, stream: str, durable: str) -> None:
@@ -47,25 +51,25 @@ class BatchPull:
         self._wake.set()
 
     async def fetch(self, batch: int, timeout: float) -> list[Msg]:  # noqa: ASYNC109 (as nats-py)
-        """Up to `batch` messages in stream order; [] when none came within `timeout`."""
+        """Up to `batch` messages as delivered; [] when none came within `timeout`."""
         if not self._ready:
             self._want, self._ended = batch, False
-            request = {"batch": batch, "expires": int(timeout * 1e9)}
+            request = {"batch": batch, "expires": int(timeout * 1e9), "no_wait": True}
             await self._nc.publish(self._next, json.dumps(request).encode(), reply=self._inbox)
-            await self._gather(timeout + 0.5)
+            await self._gather(timeout + GRACE)
         taken, self._ready = self._ready[:batch], self._ready[batch:]
         return taken
 
     async def _gather(self, limit: float) -> None:
+        """Until the request is over: `want` messages came, or its closing status did."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + limit
-        while (left := deadline - loop.time()) > 0:
-            self._wake.clear()
-            if self._ended or len(self._ready) >= self._want:
+        while not self._ended and len(self._ready) < self._want:
+            left = deadline - loop.time()
+            if left <= 0:
                 return
-            wait = min(left, SETTLE) if self._ready else left
+            self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), wait)
+                await asyncio.wait_for(self._wake.wait(), left)
             except TimeoutError:
-                if self._ready:
-                    return  # a partial batch stopped growing: do not sit on it
+                return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from datetime import UTC, datetime
 
@@ -22,6 +23,8 @@ from contracts.keys import (
     command_subject,
     query_subject,
 )
+from contracts.natsurl import servers
+from services.common.natsauth import broker_options, connect_options
 from services.common.requests import parse, respond, wait_routable
 from services.common.sql import make_engine
 from services.keys import audit
@@ -40,7 +43,9 @@ AUDIT_BATCH = 500
 def create_app(settings: KeysSettings | None = None) -> FastStream:
     settings = settings or KeysSettings()
     logging.basicConfig(level=settings.log_level)
-    broker = NatsBroker(settings.nats_url, log_level=logging.DEBUG)
+    broker = NatsBroker(
+        servers(settings.nats_url), log_level=logging.DEBUG, **broker_options(settings)
+    )
     app = FastStream(broker, specification=AsyncAPI(title="keyledger keys", version="0.1.0"))
     engine = make_engine(settings.db_url)
     registry = Registry()
@@ -53,6 +58,7 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
     deps = Deps(registry=registry, events=events, vault=vault, clock=clock, new_id=_new_id)
     runtime = Runtime(
         nats_url=settings.nats_url,
+        nats_options=connect_options(settings),
         replicas=settings.stream_replicas,
         engine=engine,
         registry=registry,
@@ -91,7 +97,8 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
 
     @broker.subscriber(query_subject("health"), queue=SERVICE_QUEUE)
     async def health() -> bytes:
-        return replies.ok({"service": "keys", "stream_seq": registry.last_seq})
+        # pid: tells replicas apart, as every replica answers in the same queue group
+        return replies.ok({"service": "keys", "pid": os.getpid(), "stream_seq": registry.last_seq})
 
     return app
 

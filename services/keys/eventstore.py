@@ -11,7 +11,8 @@ from nats.js.errors import BadRequestError, NotFoundError
 from contracts.streams import StreamSpec
 
 log = logging.getLogger(__name__)
-WRONG_LAST_SEQUENCE = 10071
+# 10071 from a single server, 10164 from a clustered stream's leader: both a lost race
+WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
 
 
 class Conflict(Exception):
@@ -48,7 +49,7 @@ class EventStore:
                 subject, data, stream=self._spec.name, headers=headers, timeout=self._timeout
             )
         except BadRequestError as exc:
-            if exc.err_code == WRONG_LAST_SEQUENCE:
+            if exc.err_code in WRONG_LAST_SEQUENCE:
                 raise Conflict(subject) from exc
             raise
 

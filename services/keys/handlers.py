@@ -78,14 +78,22 @@ async def handle(command: KeyCommand, deps: Deps) -> BaseModel:
                 return await _attempt(command, deps)
             except Conflict:
                 await catch_up(command.account_id, deps)
+            except DomainError:
+                # decided on this replica's view, which can trail what another replica has
+                # just appended (the account opened, the key deactivated a moment ago): a
+                # refusal stands only once the account's stream has nothing newer
+                if not await catch_up(command.account_id, deps):
+                    raise
     raise DomainError(ErrorCode.CONFLICT, "the account kept changing under this command; retry")
 
 
-async def catch_up(account_id: str, deps: Deps) -> None:
-    """Read what other replicas appended to this account since we last saw it."""
+async def catch_up(account_id: str, deps: Deps) -> bool:
+    """Read what other replicas appended to this account since we last saw it; any?"""
     after = deps.registry.subject_seq.get(account_id, 0)
+    found = False
     async for seq, data in deps.events.read_subject(event_subject(account_id), after):
-        deps.registry.apply(seq, json.loads(data))
+        found = deps.registry.apply(seq, json.loads(data)) or found
+    return found
 
 
 async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:

@@ -12,9 +12,12 @@ from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import KEYS_STREAM
+from contracts.natsurl import servers
+from services.common.natsauth import Options
 from services.common.projector import Projector
 from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream
+from services.common.turn import turn_for
 from services.keys import audit
 from services.keys.eventstore import EventStore
 from services.keys.follower import Follower
@@ -35,6 +38,7 @@ class Runtime(OwnConnection):
         self,
         *,
         nats_url: str,
+        nats_options: Options | None = None,
         replicas: int,
         engine: AsyncEngine,
         registry: Registry,
@@ -42,13 +46,14 @@ class Runtime(OwnConnection):
         clock: Callable[[], datetime],
     ) -> None:
         self._url, self._replicas = nats_url, replicas
+        self._options = nats_options or {}
         self._engine, self._registry, self._events, self._clock = engine, registry, events, clock
         self._nc: Client | None = None
         self._follower: Follower | None = None
         self._projector: Projector | None = None
 
     async def start(self) -> None:
-        nc = self._nc = await nats.connect(self._url, name="keys-runtime")
+        nc = self._nc = await nats.connect(servers(self._url), name="keys-runtime", **self._options)
         js = nc.jetstream()
         await ensure_stream(js, KEYS_STREAM, self._replicas)
         self._events.bind(js)
@@ -65,10 +70,13 @@ class Runtime(OwnConnection):
         await VerifyResponder(nc, self._registry, self._clock).start()
         self._projector = Projector(
             js,
+            nc,
             stream=KEYS_STREAM.name,
             subject="keys.events.>",
             durable=audit.PROJECTION,
             apply=lambda batch: audit.project(self._engine, batch),
+            position=lambda: audit.position(self._engine),
+            turn=turn_for(self._engine, audit.PROJECTION),
         )
         await self._projector.start()
         log.info(

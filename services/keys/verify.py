@@ -13,6 +13,7 @@ from nats.aio.subscription import Subscription
 from contracts import replies
 from contracts.keys import SERVICE_QUEUE, VERIFY_SUBJECT, VerifyResult
 from contracts.replies import ErrorCode
+from services.common.inboxes import answerable
 from services.keys.registry import Registry
 
 _REFUSED = {
@@ -60,5 +61,5 @@ class VerifyResponder:
         await self._nc.flush()
 
     async def _on_msg(self, msg: Msg) -> None:
-        if msg.reply:
+        if answerable(msg.reply):
             await msg.respond(verify_reply(self._registry, msg.data, self._clock()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
 from contracts.envelope import Envelope
+from contracts.natsurl import servers
 from contracts.notifier import (
     SERVICE_QUEUE,
     TIME_TRAVEL_DISABLED,
@@ -26,6 +28,7 @@ from contracts.notifier import (
     query_subject,
 )
 from services.common.errors import Refused
+from services.common.natsauth import broker_options, connect_options
 from services.common.requests import parse, respond, wait_routable
 from services.notifier import inbox, projection, status
 from services.notifier.delivery import Deliverer
@@ -65,7 +68,9 @@ def make_transport(settings: NotifierSettings) -> Transport:
 def create_app(settings: NotifierSettings | None = None) -> FastStream:
     settings = settings or NotifierSettings()
     logging.basicConfig(level=settings.log_level)
-    broker = NatsBroker(settings.nats_url, log_level=logging.DEBUG)
+    broker = NatsBroker(
+        servers(settings.nats_url), log_level=logging.DEBUG, **broker_options(settings)
+    )
     app = FastStream(broker, specification=AsyncAPI(title="keyledger notifier", version="0.1.0"))
     engine = notifier_engine(settings.db_url)
     transport = make_transport(settings)
@@ -94,6 +99,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastStream:
     )
     runtime = Runtime(
         nats_url=settings.nats_url,
+        nats_options=connect_options(settings),
         replicas=settings.stream_replicas,
         engine=engine,
         publisher=publisher,
@@ -166,6 +172,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastStream:
         async def work() -> dict[str, Any]:
             return {
                 "service": "notifier",
+                "pid": os.getpid(),  # tells replicas apart (one queue group answers)
                 "stream_seq": await projection.position(engine),
                 "following_keys": runtime.following,
                 "mail": transport.describe(),

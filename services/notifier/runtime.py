@@ -14,10 +14,13 @@ from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import KEYS_STREAM
+from contracts.natsurl import servers
 from contracts.notifier import KEYS_DURABLE, NOTIFY_STREAM
+from services.common.natsauth import Options
 from services.common.projector import Projector
 from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream
+from services.common.turn import turn_for
 from services.notifier import projection
 from services.notifier.publisher import Publisher
 
@@ -30,9 +33,16 @@ class Runtime(OwnConnection):
     """Declares NOTIFY (its producer), then binds the KEYS durable without touching KEYS."""
 
     def __init__(
-        self, *, nats_url: str, replicas: int, engine: AsyncEngine, publisher: Publisher
+        self,
+        *,
+        nats_url: str,
+        replicas: int,
+        engine: AsyncEngine,
+        publisher: Publisher,
+        nats_options: Options | None = None,
     ) -> None:
         self._url, self._replicas, self._engine = nats_url, replicas, engine
+        self._options = nats_options or {}
         self._publisher = publisher
         self._nc: Client | None = None
         self._projector: Projector | None = None
@@ -43,7 +53,9 @@ class Runtime(OwnConnection):
         return self._projector is not None
 
     async def start(self) -> None:
-        nc = self._nc = await nats.connect(self._url, name="notifier-runtime")
+        nc = self._nc = await nats.connect(
+            servers(self._url), name="notifier-runtime", **self._options
+        )
         js = nc.jetstream()
         await ensure_stream(js, NOTIFY_STREAM, self._replicas)
         self._publisher.bind(js)
@@ -56,10 +68,13 @@ class Runtime(OwnConnection):
         while True:
             projector = Projector(
                 js,
+                self.connection,
                 stream=KEYS_STREAM.name,
                 subject="keys.events.>",
                 durable=KEYS_DURABLE,
                 apply=lambda batch: projection.project(self._engine, batch),
+                position=lambda: projection.position(self._engine),
+                turn=turn_for(self._engine, KEYS_DURABLE),
                 batch=KEYS_BATCH,
             )
             try:

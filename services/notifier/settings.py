@@ -12,6 +12,11 @@ class NotifierSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="KEYLEDGER_", extra="ignore")
 
     nats_url: str = "nats://127.0.0.1:4222"
+    # NATS credentials: a {"user", "password"} file (`keyledger up` writes one per service),
+    # or user + password (containers); none: connect without authentication
+    nats_credentials_file: Path | None = None
+    nats_user: str | None = None
+    nats_password: SecretStr | None = None
     db_url: str = "sqlite+aiosqlite:///.keyledger/notifier.db"
     data_dir: Path = Path(".keyledger")  # outbox.mbox goes here when no SMTP host is set
     stream_replicas: int = 1

@@ -64,6 +64,31 @@ async def test_a_lost_race_reads_the_newer_event_and_decides_again() -> None:
     assert mine.registry.state("acme").admins == {"alice", "bob"}
 
 
+async def test_a_replica_that_has_not_seen_the_account_yet_does_not_refuse() -> None:
+    events = FakeEvents()
+    first, second = make_deps(events), make_deps(events)
+    await opened(first)  # `second` has not followed the stream to it yet
+    result = await handle(GenerateKey(account_id="acme", actor="alice"), second)
+    assert isinstance(result, KeyResult)
+
+
+async def test_a_replica_that_has_not_seen_a_deactivate_generates_anyway() -> None:
+    events = FakeEvents()
+    first, second = make_deps(events), make_deps(events)
+    await opened(first)
+    await handle(GenerateKey(account_id="acme", actor="alice"), first)
+    for seq, (_, data) in enumerate(events.messages, 1):
+        second.registry.apply(seq, json.loads(data))
+    await handle(DeactivateKey(account_id="acme", actor="alice", confirm=True), first)
+    # `second` still sees the key active: its key_already_active is checked first
+    result = await handle(GenerateKey(account_id="acme", actor="alice"), second)
+    assert isinstance(result, KeyResult)
+    assert [json.loads(d)["type"] for _, d in events.messages][-2:] == [
+        "KeyDeactivated",
+        "KeyGenerated",
+    ]
+
+
 async def test_a_conflicting_generate_removes_its_ciphertext() -> None:
     events = FakeEvents()
     first, second = make_deps(events), make_deps(events)

@@ -1,0 +1,203 @@
+"""A projection dropped and rebuilt by replaying its stream equals the live one, row for row."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from nats.aio.client import Client
+from sqlalchemy import Table, delete, select
+
+from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE
+from contracts.keys import KEYS_STREAM
+from contracts.notifier import KEYS_DURABLE
+from services.calllog.settings import CallLogSettings
+from services.calllog.store import calls
+from services.calllog.store import tracking as calls_tracking
+from services.common.sql import as_utc, make_engine
+from services.keys import audit
+from services.keys.settings import KeysSettings
+from services.keys.store import tracking as keys_tracking
+from services.notifier.store import keys as notifier_keys
+from services.notifier.store import people
+from services.notifier.store import tracking as notifier_tracking
+from tests.plugins.calllog import Clock, a_call, calllog_running, ingested, publish, publish_raw
+from tests.plugins.db import PG_ADMIN_DSN
+from tests.plugins.keys import Request, running
+from tests.plugins.notifier import Notify, running_notifier, settings_for
+
+pytestmark = pytest.mark.nats
+# a rebuild deletes the durable, or keeps it: the projector then fills the new database
+# from the stream, since the durable would never deliver what it had acknowledged
+DURABLE = pytest.mark.parametrize("drop_durable", [True, False], ids=["new-durable", "kept"])
+Dump = dict[str, list[dict[str, Any]]]
+
+
+@pytest.fixture
+async def fresh_db_url(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
+    """A second empty database of the same kind as db_url, for the rebuilt projection."""
+    if db_url.startswith("sqlite"):
+        yield f"sqlite+aiosqlite:///{tmp_path}/rebuilt.db"
+        return
+    name = f"kl_{uuid.uuid4().hex[:16]}"
+    admin = await asyncpg.connect(PG_ADMIN_DSN)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        yield f"{db_url.rsplit('/', 1)[0]}/{name}"
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+def canonical(value: Any) -> Any:
+    """SQLite hands back naive datetimes and PostgreSQL aware ones: compare them as UTC text."""
+    return as_utc(value).isoformat() if isinstance(value, datetime) else value
+
+
+async def dump(url: str, tables: list[Table]) -> Dump:
+    """Every row of the tables, values normalised, rows in one fixed order."""
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            found: Dump = {}
+            for table in tables:
+                rows = (await conn.execute(select(table))).mappings().all()
+                normal = [{k: canonical(v) for k, v in row.items()} for row in rows]
+                found[table.name] = sorted(normal, key=repr)
+            return found
+    finally:
+        await engine.dispose()
+
+
+async def empty(url: str, tables: list[Table]) -> None:
+    engine = make_engine(url)
+    try:
+        async with engine.begin() as conn:
+            for table in tables:
+                await conn.execute(delete(table))
+    finally:
+        await engine.dispose()
+
+
+async def last_seq(nc: Client, stream: str) -> int:
+    return int((await nc.jetstream().stream_info(stream)).state.last_seq)
+
+
+async def command(request_json: Request, verb: str, **body: Any) -> None:
+    reply = await request_json(f"keys.cmd.{verb}", body)
+    assert reply["ok"], reply
+
+
+async def keys_traffic(request_json: Request, nc: Client, accounts: int = 4) -> None:
+    """Every kind of KEYS event, an unreadable one among them."""
+    for n in range(accounts):
+        on = functools.partial(command, request_json, account_id=f"acct-{uuid.uuid4().hex[:8]}")
+        await on("open_account", owner="alice", email="alice@x.io")
+        await on("grant_admin", actor="alice", user="bob", email="bob@x.io")
+        await on("generate", actor="alice")
+        await on("reveal", actor="bob")
+        await on("rotate", actor="bob", confirm=True)
+        if n % 2:
+            await on("deactivate", actor="alice", confirm=True)
+            await on("revoke_admin", actor="alice", user="bob")
+        if n == 1:
+            await nc.jetstream().publish(f"keys.events.acct-{uuid.uuid4().hex[:8]}", b"not json")
+
+
+async def audit_caught_up(url: str, nc: Client) -> None:
+    engine = make_engine(url)
+    try:
+        target = await last_seq(nc, KEYS_STREAM.name)
+        for _ in range(500):
+            if await audit.position(engine) >= target:
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"audit stuck at {await audit.position(engine)} < {target}")
+    finally:
+        await engine.dispose()
+
+
+@DURABLE
+async def test_the_keys_audit_log_rebuilt_by_replay_equals_the_live_one(
+    keys_settings: KeysSettings, request_json: Request, nc: Client, drop_durable: bool
+) -> None:
+    tables = [audit.audit, keys_tracking]
+    async with running(keys_settings):
+        await keys_traffic(request_json, nc)
+        await audit_caught_up(keys_settings.db_url, nc)
+    live = await dump(keys_settings.db_url, tables)
+    assert len(live["keys_audit"]) == 24
+    assert live["keys_tracking"] == [
+        {"projection": audit.PROJECTION, "last_seq": await last_seq(nc, KEYS_STREAM.name)}
+    ]
+
+    # the vault stays: only the projection's rows go, and the durable that remembers them
+    await empty(keys_settings.db_url, tables)
+    if drop_durable:
+        await nc.jetstream().delete_consumer(KEYS_STREAM.name, audit.PROJECTION)
+    async with running(keys_settings):
+        await audit_caught_up(keys_settings.db_url, nc)
+    assert await dump(keys_settings.db_url, tables) == live
+
+
+@DURABLE
+async def test_the_notifier_keys_projection_rebuilt_by_replay_equals_the_live_one(
+    keys_service: KeysSettings,
+    request_json: Request,
+    nc: Client,
+    notify: Notify,
+    db_url: str,
+    fresh_db_url: str,
+    tmp_path: Path,
+    drop_durable: bool,
+) -> None:
+    tables = [notifier_keys, people, notifier_tracking]
+    settings = settings_for(keys_service.nats_url, db_url, tmp_path, None)
+    async with running_notifier(settings):
+        await keys_traffic(request_json, nc)
+        await notify.caught_up()
+    live = await dump(settings.db_url, tables)
+    assert (len(live["notifier_keys"]), len(live["notifier_people"])) == (2, 8)
+
+    if drop_durable:
+        await nc.jetstream().delete_consumer(KEYS_STREAM.name, KEYS_DURABLE)
+    async with running_notifier(settings.model_copy(update={"db_url": fresh_db_url})):
+        await notify.caught_up()
+    assert await dump(fresh_db_url, tables) == live
+
+
+@DURABLE
+async def test_the_call_log_rebuilt_by_replay_equals_the_live_one(
+    calllog_settings: CallLogSettings,
+    clock: Clock,
+    nc: Client,
+    fresh_db_url: str,
+    drop_durable: bool,
+) -> None:
+    tables = [calls, calls_tracking]
+    async with calllog_running(calllog_settings, clock):
+        records = [
+            a_call(f"acct-{n % 3}", clock.now - timedelta(minutes=n), key_id=f"key_{n % 2}")
+            for n in range(60)
+        ]
+        await publish(nc, *records[:30])
+        await publish_raw(nc, "acct-0", b"{not json")
+        await publish(nc, *records[30:])
+        await publish(nc, records[0], msg_id=False)  # a gateway retry past the dedup window
+        await ingested(nc, await last_seq(nc, CALLS_STREAM.name))
+    live = await dump(calllog_settings.db_url, tables)
+    assert len(live["calllog_calls"]) == 60
+
+    if drop_durable:
+        await nc.jetstream().delete_consumer(CALLS_STREAM.name, PROJECTION_DURABLE)
+    rebuilt = calllog_settings.model_copy(update={"db_url": fresh_db_url})
+    async with calllog_running(rebuilt, clock):
+        await ingested(nc, await last_seq(nc, CALLS_STREAM.name))
+    assert await dump(fresh_db_url, tables) == live
