@@ -13,6 +13,7 @@ import typer
 from contracts.keys import ACCOUNT_ID, event_subject
 from keyledger import replay as replaying
 from keyledger.cli_calls import calls_app
+from keyledger.cli_cluster import cluster_app
 from keyledger.cli_common import (
     EXIT_REFUSED,
     DataDirOpt,
@@ -41,6 +42,7 @@ app.add_typer(admin_app, name="admin")
 app.add_typer(key_app, name="key", no_args_is_help=True)
 app.add_typer(contracts_app, name="contracts")
 app.add_typer(calls_app, name="calls")
+app.add_typer(cluster_app, name="cluster")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(reminders_app, name="reminders")
 app.command()(migrate)
@@ -125,7 +127,12 @@ def replay(
     narrow = not verify and subject == replaying.DEFAULT_SUBJECT
     if account and narrow and re.fullmatch(ACCOUNT_ID, account):
         subject = event_subject(account)
-    outcome = call(target, lambda c: replay_events(c.nc, stream, subject, account, verify, target))
+    # as the auditor: the one identity allowed to read every stream (and nothing else)
+    outcome = call(
+        target,
+        lambda c: replay_events(c.nc, stream, subject, account, verify, target),
+        identity="auditor",
+    )
     if outcome.problem is not None:
         problem = outcome.problem
         if target.json:

@@ -14,7 +14,14 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 
 from contracts.keys import MAX_GRACE_SECONDS
-from keyledger.client import KeyledgerClient, Refused, Unreachable, discover_nats_url
+from keyledger.client import (
+    DEFAULT_TIMEOUT,
+    KeyledgerClient,
+    Refused,
+    Unreachable,
+    discover_credentials,
+    discover_nats_url,
+)
 
 T = TypeVar("T")
 
@@ -63,12 +70,24 @@ def run_async(target: Target, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         fail(target, "unreachable", str(exc), EXIT_UNREACHABLE)
 
 
-def call(target: Target, work: Callable[[KeyledgerClient], Awaitable[T]]) -> T:
+async def connect(
+    target: Target, identity: str = "cli", request_timeout: float = DEFAULT_TIMEOUT
+) -> KeyledgerClient:
+    """A client connected as `identity`: `cli` for commands, `auditor` for reading streams."""
+    url = discover_nats_url(target.nats_url, target.data_dir)
+    found = discover_credentials(target.data_dir, identity)
+    return await KeyledgerClient.connect(
+        url, request_timeout=request_timeout, name="keyledger-cli", credentials=found
+    )
+
+
+def call(
+    target: Target, work: Callable[[KeyledgerClient], Awaitable[T]], identity: str = "cli"
+) -> T:
     """Connect, run one exchange with the service, close."""
 
     async def exchange() -> T:
-        url = discover_nats_url(target.nats_url, target.data_dir)
-        async with await KeyledgerClient.connect(url, name="keyledger-cli") as client:
+        async with await connect(target, identity) as client:
             return await work(client)
 
     return run_async(target, exchange)

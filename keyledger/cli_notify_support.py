@@ -10,8 +10,7 @@ import typer
 from typer.core import TyperGroup
 
 from contracts.calendar import add_months
-from keyledger.cli_common import Target, run_async
-from keyledger.client import KeyledgerClient, discover_nats_url
+from keyledger.cli_common import Target, connect, run_async
 
 _RELATIVE = re.compile(r"\+(\d+)(d|w|mo|y)")
 
@@ -79,10 +78,7 @@ def ask(target: Target, subject: str, body: dict[str, Any], timeout: float = 5.0
     """One request to the notifier; refusals exit 1, no answer exits 3."""
 
     async def exchange() -> dict[str, Any]:
-        url = discover_nats_url(target.nats_url, target.data_dir)
-        async with await KeyledgerClient.connect(
-            url, request_timeout=timeout, name="keyledger-cli"
-        ) as client:
+        async with await connect(target, request_timeout=timeout) as client:
             return await client.request(subject, body)
 
     return run_async(target, exchange)

@@ -18,6 +18,15 @@ from contracts import keyformat
 from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
 from contracts.envelope import canonical_json
 from contracts.keys import VERIFY_SUBJECT, command_subject, query_subject
+from contracts.natsurl import servers
+from keyledger.natsauth import credentials_file
+from services.common.natsauth import (
+    Credentials,
+    CredentialsError,
+    env_credentials,
+    options,
+    read_credentials,
+)
 
 DEFAULT_TIMEOUT = 5.0
 DEFAULT_DATA_DIR = Path(".keyledger")
@@ -55,6 +64,20 @@ def discover_nats_url(nats_url: str | None, data_dir: Path | None) -> str:
     return found
 
 
+def discover_credentials(data_dir: Path | None, identity: str) -> Credentials | None:
+    """KEYLEDGER_NATS_USER + KEYLEDGER_NATS_PASSWORD, or KEYLEDGER_NATS_CREDENTIALS_FILE, >
+    the <data dir>/credentials/<identity>.json that `keyledger up` writes > none (no auth)."""
+    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or DEFAULT_DATA_DIR)
+    path = credentials_file(folder, identity)
+    try:
+        found = env_credentials(os.environ)
+        if found is None and path.exists():
+            found = read_credentials(path)
+    except CredentialsError as exc:
+        raise Unreachable(str(exc)) from None
+    return found
+
+
 async def _ignore(_: Exception) -> None:
     # nats-py's default error callback logs a traceback; the caller reports failures itself
     return None
@@ -77,11 +100,13 @@ class KeyledgerClient:
         *,
         request_timeout: float = DEFAULT_TIMEOUT,
         name: str = "keyledger-client",
+        credentials: Credentials | None = None,
     ) -> KeyledgerClient:
+        """credentials: None connects without authentication (a server without users)."""
         try:
             nc = await asyncio.wait_for(
                 nats.connect(
-                    url,
+                    servers(url),
                     name=name,
                     connect_timeout=min(request_timeout, 2.0),
                     allow_reconnect=False,
@@ -89,6 +114,7 @@ class KeyledgerClient:
                     max_reconnect_attempts=1,
                     reconnect_time_wait=0.1,
                     error_cb=_ignore,
+                    **options(credentials),
                 ),
                 request_timeout,
             )

@@ -2,7 +2,9 @@
 
     uvicorn keyledger.example_gateway:create_app --factory --port 8000 --no-access-log
 
-It finds NATS the way the CLI does (KEYLEDGER_NATS_URL, else <data dir>/nats.url).
+It finds NATS the way the CLI does (KEYLEDGER_NATS_URL, else <data dir>/nats.url), and
+connects as the `gateway` identity (KEYLEDGER_NATS_CREDENTIALS_FILE, else
+<data dir>/credentials/gateway.json; none: no authentication).
 Run uvicorn without its access log: that log prints query strings, and a caller may put a
 key in one.
 """
@@ -18,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from keyledger.client import discover_nats_url
+from keyledger.client import discover_credentials, discover_nats_url
 from keyledger.gateway import Gateway, KeyledgerMiddleware
 
 MAX_CONTACTS = 1000  # per account: an example, kept in memory
@@ -52,7 +54,9 @@ def create_app(nats_url: str | None = None, gateway: Gateway | None = None) -> S
         contacts[account].append(contact)
         return JSONResponse(contact, status_code=201)
 
-    link = gateway or Gateway(discover_nats_url(nats_url, None))
+    link = gateway or Gateway(
+        discover_nats_url(nats_url, None), credentials=discover_credentials(None, "gateway")
+    )
     return Starlette(
         routes=[
             Route("/v1/ping", ping, methods=["GET"]),

@@ -13,8 +13,10 @@ import nats
 from nats.aio.client import Client
 
 from contracts.calllog import CallRecorded
+from contracts.natsurl import servers
 from keyledger.callbuffer import DEFAULT_CAPACITY, CallBuffer
 from keyledger.client import KeyledgerClient, Unreachable
+from services.common.natsauth import Credentials, options
 
 log = logging.getLogger("keyledger.gateway")
 RECONNECT_PAUSE = 1.0
@@ -35,8 +37,11 @@ class Gateway:
         buffer_size: int = DEFAULT_CAPACITY,
         timeout: float = 2.0,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        credentials: Credentials | None = None,
     ) -> None:
+        """credentials: the `gateway` identity's (keyledger.client.discover_credentials)."""
         self.nats_url = nats_url
+        self._credentials = credentials
         self.timeout = timeout
         self.clock = clock
         self.buffer = CallBuffer(self._publish, capacity=buffer_size)
@@ -74,12 +79,13 @@ class Gateway:
             # -1 retries forever after a disconnect; the first connect is bounded by wait_for
             return await asyncio.wait_for(
                 nats.connect(
-                    self.nats_url,
+                    servers(self.nats_url),
                     name="keyledger-gateway",
                     max_reconnect_attempts=-1,
                     reconnect_time_wait=0.2,
                     connect_timeout=self.timeout,
                     error_cb=_quiet,
+                    **options(self._credentials),
                 ),
                 self.timeout,
             )

@@ -55,7 +55,10 @@ class NatsCluster:
                         log_file=store / "nats-server.log",
                         die_with_parent=die_with_parent,
                         server_name=node_name(index),
-                        cluster=ClusterConfig(host=host, port=route_ports[index], routes=routes),
+                        # one node is no cluster: clustered JetStream would wait for peers
+                        cluster=ClusterConfig(host=host, port=route_ports[index], routes=routes)
+                        if nodes > 1
+                        else None,
                         authorization=authorization,
                     )
                 )
@@ -76,9 +79,9 @@ class NatsCluster:
                 return node
         raise KeyError(server_name)
 
-    async def wait_ready(self, timeout: float = META_READY_TIMEOUT, **connect: Any) -> None:
+    async def wait_ready(self, within: float = META_READY_TIMEOUT, **connect: Any) -> None:
         """Return once every node answers JetStream requests (a meta leader is elected)."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within
         for node in self.nodes:
             nc = await nats.connect(node.url, allow_reconnect=False, **connect)
             try:

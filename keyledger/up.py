@@ -20,8 +20,20 @@ from pathlib import Path
 import nats
 import nats.errors
 
-from keyledger import up_gateway
+from contracts.natsurl import servers
+from keyledger import natsauth, up_gateway
+from keyledger.natscluster import NatsCluster
 from keyledger.natsserver import NatsServer, PortInUse, free_port, log_tail, parent_death_preexec
+from services.common.natsauth import (
+    FILE_VAR,
+    PASSWORD_VAR,
+    USER_VAR,
+    Credentials,
+    CredentialsError,
+    Options,
+    env_credentials,
+    options,
+)
 
 READY_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -36,6 +48,7 @@ class ServiceSpec:
     factory: str  # "package.module:create_app"
     health_subject: str  # any reply on it means the service is serving
     db_file: str  # SQLite file inside data_dir when no --db-url is given
+    identity: str = ""  # the NATS user it connects as (keyledger.natsauth); "": its name
 
 
 # Adding a service is one line here.
@@ -124,7 +137,13 @@ class _Supervisor:
     key_file: Path | None
     gateway: bool = False
     gateway_url: str | None = None
+    nodes: int = 0  # > 0: a local cluster of that many nodes instead of one server
+    instances: int = 1  # processes per service
     server: NatsServer | None = None
+    cluster: NatsCluster | None = None
+    nodes_down: set[int] = field(default_factory=set)  # pids already reported
+    # generated NATS users of the server we start, by identity; empty with --nats-url
+    credentials: dict[str, Credentials] = field(default_factory=dict)
     children: list[_Child] = field(default_factory=list)
     signals: int = 0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -136,6 +155,16 @@ class _Supervisor:
     async def _pause(self, seconds: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    def _authorization(self) -> str:
+        passwords = {identity: found.password for identity, found in self.credentials.items()}
+        return natsauth.render_authorization(passwords)
+
+    def _nats_options(self, identity: str) -> Options:
+        """How `identity` connects: its generated user, else the environment's (--nats-url)."""
+        if self.credentials:
+            return options(self.credentials.get(identity))
+        return options(env_credentials(os.environ))
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -152,24 +181,36 @@ class _Supervisor:
     async def _run(self) -> int:
         try:
             exe = _faststream()
-            if self.nats_url is None:
+            if self.nats_url is None and self.nodes:
+                self.cluster = NatsCluster.start(
+                    self.data_dir / "cluster",
+                    nodes=self.nodes,
+                    die_with_parent=True,
+                    authorization=self._authorization(),
+                )
+                _say(f"waiting for the {self.nodes}-node cluster to elect a JetStream leader")
+                await self.cluster.wait_ready(**self._nats_options(natsauth.ADMIN))
+            elif self.nats_url is None:
                 self.server = NatsServer.start(
                     self.data_dir / "jetstream",
                     port=self.port,
                     log_file=self.data_dir / "nats-server.log",
                     die_with_parent=True,
+                    authorization=self._authorization(),
                 )
         except RuntimeError as exc:  # PortInUse included
             hint = " (choose --port, or --nats-url for a running server)"
             _err(f"cannot start: {exc}{hint if isinstance(exc, PortInUse) else ''}")
             return 1
-        url = self.server.url if self.server else str(self.nats_url)
+        url = self.cluster.url if self.cluster else self.server.url if self.server else ""
+        url = url or str(self.nats_url)
         tmp = self.data_dir / "nats.url.tmp"
         tmp.write_text(url + "\n")
         tmp.replace(self.data_dir / "nats.url")  # readers never see a partial URL
         for spec in self.services:
-            self.children.append(self._spawn(exe, spec, url))
-            _say(f"starting {spec.name}, log in {self.children[-1].log_file}")
+            for instance in range(1, self.instances + 1):
+                self.children.append(self._spawn(exe, spec, url, instance=instance))
+                _say(f"starting {spec.name}, log in {self.children[-1].log_file}")
         if not await self._wait_ready(url):
             return 0 if self.stopping.is_set() else 1
         if self.gateway and not await self._start_gateway(exe, url):
@@ -197,7 +238,12 @@ class _Supervisor:
         return True
 
     def _spawn(
-        self, exe: str, spec: ServiceSpec, url: str, argv: list[str] | None = None
+        self,
+        exe: str,
+        spec: ServiceSpec,
+        url: str,
+        argv: list[str] | None = None,
+        instance: int = 1,
     ) -> _Child:
         env = dict(os.environ)
         env.pop("KEYLEDGER_ALLOW_TIME_TRAVEL", None)  # only --dev may turn it on
@@ -208,11 +254,20 @@ class _Supervisor:
             "KEYLEDGER_DATA_DIR": str(self.data_dir),
             "PYTHONUNBUFFERED": "1",  # log tails shown on failure must be complete
         }
+        if self.credentials:
+            # its own identity's file, never credentials the operator's shell happens to hold
+            for name in (FILE_VAR, USER_VAR, PASSWORD_VAR):
+                env.pop(name, None)
+            identity = spec.identity or spec.name
+            env[FILE_VAR] = str(natsauth.credentials_file(self.data_dir, identity))
         if self.key_file is not None:
             env["KEYLEDGER_MASTER_KEY_FILE"] = str(self.key_file)
         if self.dev:
             env["KEYLEDGER_ALLOW_TIME_TRAVEL"] = "1"
-        log_file = self.data_dir / f"{spec.name}.log"
+        if self.nodes:
+            env["KEYLEDGER_STREAM_REPLICAS"] = str(min(self.nodes, 3))
+        suffix = f"-{instance}" if self.instances > 1 else ""
+        log_file = self.data_dir / f"{spec.name}{suffix}.log"
         with log_file.open("ab") as log:
             proc = subprocess.Popen(
                 argv or [exe, "run", spec.factory, "--factory"],
@@ -235,9 +290,22 @@ class _Supervisor:
                 return _report(
                     f"{c.spec.name} (pid {c.proc.pid}) exited {when} (code {code})", c.log_file
                 )
-        if self.server is not None and not self.server.is_running():
+        nodes = self.cluster.nodes if self.cluster else [self.server] if self.server else []
+        down = [node for node in nodes if not node.is_running()]
+        fresh = [node for node in down if node.pid not in self.nodes_down]
+        self.nodes_down.update(node.pid for node in fresh)
+        if self.cluster and len(down) * 2 < len(nodes):
+            # a cluster keeps serving while a majority of its nodes runs
+            for node in fresh:
+                _err(
+                    f"nats-server {node.server_name} (pid {node.pid}) exited {when}; the "
+                    f"cluster goes on with {len(nodes) - len(down)} of {len(nodes)} nodes"
+                )
+            return True
+        if down:
+            node = down[0]
             return _report(
-                f"nats-server (pid {self.server.pid}) exited {when}", self.server.log_file
+                f"nats-server {node.server_name} (pid {node.pid}) exited {when}", node.log_file
             )
         return True
 
@@ -245,7 +313,11 @@ class _Supervisor:
         """Until every service answers its health subject (any reply will do)."""
         try:
             nc = await nats.connect(
-                url, connect_timeout=2, max_reconnect_attempts=3, reconnect_time_wait=0.5
+                servers(url),
+                connect_timeout=2,
+                max_reconnect_attempts=3,
+                reconnect_time_wait=0.5,
+                **self._nats_options(natsauth.ADMIN),
             )
         except (OSError, TimeoutError, nats.errors.Error) as exc:
             _err(f"cannot connect to NATS at {url}: {exc!r}")
@@ -274,6 +346,8 @@ class _Supervisor:
     def _banner(self, url: str) -> None:
         s = self.server
         where = f"nats-server pid {s.pid}, log {s.log_file}" if s else "external server"
+        if self.cluster:
+            where = f"{len(self.cluster.nodes)}-node cluster, logs in {self.data_dir / 'cluster'}"
         # Never print a database password.
         db = re.sub(r"//([^/:@]*):[^/@]*@", r"//\1:***@", self.db_url or "")
         _say(f"keyledger is up\n  NATS      {url} ({where})\n  data dir  {self.data_dir}")
@@ -287,7 +361,7 @@ class _Supervisor:
     async def _shutdown(self) -> None:
         """Services first (SIGTERM, then SIGKILL after 10 s or a second signal), NATS last."""
         alive = [c.proc for c in self.children if c.proc.poll() is None]
-        if alive or self.server is not None:
+        if alive or self.server is not None or self.cluster is not None:
             _say("stopping (Ctrl-C again to kill)")
         for proc in alive:
             proc.terminate()
@@ -302,6 +376,8 @@ class _Supervisor:
                 proc.wait()
         if self.server is not None:
             self.server.stop()
+        if self.cluster is not None:
+            self.cluster.stop()
         (self.data_dir / "nats.url").unlink(missing_ok=True)
         (self.data_dir / up_gateway.URL_FILE).unlink(missing_ok=True)
 
@@ -314,6 +390,8 @@ def run_up(
     port: int = 0,
     dev: bool = False,
     services: Sequence[ServiceSpec] | None = None,
+    nodes: int = 0,
+    instances: int = 1,
 ) -> int:
     """Run NATS (unless nats_url) and the services until a signal; returns the exit code."""
     data_dir = data_dir.resolve()  # children and nats.url readers get absolute paths
@@ -324,9 +402,17 @@ def run_up(
         return 1
     try:
         key_file = _ensure_master_key(data_dir)
+        try:
+            # one NATS user per identity on a server we start; an external server has its own
+            credentials = natsauth.ensure_credentials(data_dir) if nats_url is None else {}
+        except CredentialsError as exc:
+            _err(f"cannot start: {exc}")
+            return 1
         chosen = SERVICES if services is None else services
         supervisor = _Supervisor(data_dir, nats_url, db_url, port, dev, chosen, key_file)
         supervisor.gateway = dev and services is None  # it needs the real services
+        supervisor.nodes, supervisor.instances = nodes, instances
+        supervisor.credentials = credentials
         return asyncio.run(supervisor.run())
     finally:
         os.close(lock_fd)  # closing the descriptor releases the flock

@@ -1,9 +1,12 @@
 """Throwaway FastStream service that lets the `keyledger up` tests run without real services."""
 
 import os
+from typing import Any
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
+from faststream.nats import NatsBroker, NatsUserPassword
+
+from services.common.natsauth import env_credentials, inbox_prefix
 
 ENV_ECHOED = (
     "KEYLEDGER_NATS_URL",
@@ -11,11 +14,18 @@ ENV_ECHOED = (
     "KEYLEDGER_DATA_DIR",
     "KEYLEDGER_MASTER_KEY_FILE",
     "KEYLEDGER_ALLOW_TIME_TRAVEL",
+    "KEYLEDGER_NATS_CREDENTIALS_FILE",
 )
 
 
 def create_app() -> FastStream:
-    broker = NatsBroker(os.environ["KEYLEDGER_NATS_URL"])
+    auth: dict[str, Any] = {}
+    if (found := env_credentials(os.environ)) is not None:
+        auth = {
+            "security": NatsUserPassword(found.user, found.password),
+            "inbox_prefix": inbox_prefix(found.user),
+        }
+    broker = NatsBroker(os.environ["KEYLEDGER_NATS_URL"], **auth)
 
     @broker.subscriber("fake.query.health", queue="fake")
     async def health(body: dict[str, object]) -> dict[str, object]:

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nats
+import nats.errors
 import pytest
 
+from keyledger.natsauth import IDENTITIES
 from keyledger.natsserver import NatsServer
 from keyledger.up import ServiceSpec, run_up
 
@@ -28,7 +30,8 @@ SCRIPT = """
 import sys
 from pathlib import Path
 from keyledger.up import ServiceSpec, run_up
-fake = ServiceSpec("fake", sys.argv[2], "fake.query.health", "fake.db")
+# admin: no least-privileged identity may serve the fake's subject
+fake = ServiceSpec("fake", sys.argv[2], "fake.query.health", "fake.db", identity="admin")
 data_dir, nats_url = Path(sys.argv[1]), sys.argv[3] or None
 sys.exit(run_up(data_dir=data_dir, nats_url=nats_url, db_url=None, dev=True, services=[fake]))
 """
@@ -119,7 +122,15 @@ async def test_up_serves_and_writes_its_state(up: Up) -> None:
     key_file = data / "master.key"
     assert (key_file.stat().st_mode & 0o777) == 0o600
     assert len(base64.urlsafe_b64decode(key_file.read_text())) == 32
-    nc = await nats.connect(url)
+    creds = data / "credentials"
+    assert (creds.stat().st_mode & 0o777) == 0o700
+    assert sorted(p.name for p in creds.iterdir()) == sorted(f"{i}.json" for i in IDENTITIES)
+    assert all((p.stat().st_mode & 0o777) == 0o600 for p in creds.iterdir())
+    admin = json.loads((creds / "admin.json").read_text())
+    assert admin["password"] not in banner + up.err.read_text()
+    with pytest.raises(nats.errors.Error, match="Authorization Violation"):
+        await nats.connect(url, allow_reconnect=False, max_reconnect_attempts=1)
+    nc = await nats.connect(url, user=admin["user"], password=admin["password"])
     try:
         reply = json.loads((await nc.request("fake.query.health", b"{}", timeout=2)).data)
     finally:
@@ -130,6 +141,7 @@ async def test_up_serves_and_writes_its_state(up: Up) -> None:
         "KEYLEDGER_DATA_DIR": str(data),
         "KEYLEDGER_MASTER_KEY_FILE": str(key_file),
         "KEYLEDGER_ALLOW_TIME_TRAVEL": "1",
+        "KEYLEDGER_NATS_CREDENTIALS_FILE": str(creds / "admin.json"),
     }
 
 

@@ -1,0 +1,153 @@
+"""For the least-privilege tests: `keyledger up --dev`, connections per identity, snapshots."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nats
+import pytest
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from typer.testing import CliRunner
+
+from keyledger.cli import app
+from keyledger.natsauth import CALLS, KEYS, NOTIFY, credentials_file
+from services.common.natsauth import inbox_prefix, read_credentials
+
+ENTRY_POINT = Path(sys.executable).parent / "keyledger"
+STREAMS = (KEYS, CALLS, NOTIFY)
+
+
+@dataclass(frozen=True)
+class System:
+    """A running `keyledger up --dev`: its data dir and NATS URL."""
+
+    data_dir: Path
+    url: str
+    banner: str
+
+    def cli(self, *args: str) -> Any:
+        """`keyledger ARGS --json` in-process: as `cli`, or as `auditor` for replay."""
+        result = CliRunner().invoke(app, [*args, "--data-dir", str(self.data_dir), "--json"])
+        assert result.exit_code == 0, (result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
+    """The whole system under its generated users, until the module's tests are done."""
+    folder = tmp_path_factory.mktemp("permissions") / "kl"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
+    out = folder.parent / "up.out"
+    with out.open("wb") as sink:
+        proc = subprocess.Popen(
+            [str(ENTRY_POINT), "up", "--dev", "--data-dir", str(folder)],
+            env=env,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while "Ctrl-C to stop" not in out.read_text():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"keyledger up did not come up:\n{out.read_text()}")
+            time.sleep(0.1)
+        yield System(folder, (folder / "nats.url").read_text().strip(), out.read_text())
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@dataclass
+class Identity:
+    """One identity's connection, with the errors the server sent it."""
+
+    nc: Client
+    errors: list[str] = field(default_factory=list)
+
+    async def refused(self, what: str, subject: str, within: float = 2.0) -> bool:
+        """True once the server said `Permissions Violation for <what> to "<subject>"`."""
+        wanted = f'permissions violation for {what} to "{subject}"'.lower()
+        deadline = asyncio.get_running_loop().time() + within
+        while asyncio.get_running_loop().time() < deadline:
+            if any(wanted in e.lower() for e in self.errors):
+                return True
+            await asyncio.sleep(0.01)
+        return False
+
+
+async def connect(system: System, identity: str) -> Identity:
+    found = read_credentials(credentials_file(system.data_dir, identity))
+    errors: list[str] = []
+
+    async def collect(exc: Exception) -> None:
+        errors.append(str(exc))
+
+    nc = await nats.connect(
+        system.url,
+        user=found.user,
+        password=found.password,
+        inbox_prefix=inbox_prefix(found.user),
+        error_cb=collect,
+        allow_reconnect=False,
+    )
+    return Identity(nc, errors)
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """What must not change: the messages, the settings and the durable consumers."""
+
+    messages: int
+    last_seq: int
+    settings: tuple[object, ...]
+    durables: frozenset[str]
+    consumers: frozenset[str]
+
+
+async def snapshot(js: JetStreamContext) -> dict[str, StreamState]:
+    found = {}
+    for name in STREAMS:
+        info = await js.stream_info(name)
+        config = info.config
+        consumers = await js.consumers_info(name)
+        found[name] = StreamState(
+            messages=info.state.messages,
+            last_seq=info.state.last_seq,
+            settings=(
+                tuple(config.subjects or ()),
+                config.max_age,
+                config.deny_delete,
+                config.deny_purge,
+                config.num_replicas,
+            ),
+            durables=frozenset(c.name for c in consumers if c.config.durable_name),
+            consumers=frozenset(c.name for c in consumers),
+        )
+    return found
+
+
+def unchanged(before: dict[str, StreamState], after: dict[str, StreamState]) -> list[str]:
+    """What changed; ephemeral consumers of earlier reads may expire meanwhile, so only a
+    consumer that appeared counts."""
+    problems = []
+    for name in STREAMS:
+        was, now = before[name], after[name]
+        if (was.messages, was.last_seq, was.settings) != (now.messages, now.last_seq, now.settings):
+            problems.append(f"{name}: {was} -> {now}")
+        if was.durables != now.durables or not now.consumers <= was.consumers:
+            problems.append(f"{name} consumers: {was.consumers} -> {now.consumers}")
+    return problems

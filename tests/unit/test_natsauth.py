@@ -1,0 +1,176 @@
+"""The generated NATS users: who may do what, the rendered block, the credential files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+
+from keyledger import natsauth
+from keyledger.client import Unreachable, discover_credentials
+from keyledger.natsauth import DESTRUCTIVE, IDENTITIES, ensure_credentials, grants
+from keyledger.natsconfig import Var
+from services.common.inboxes import answerable
+from services.common.natsauth import Credentials, CredentialsError, credentials
+from services.keys.audit import PROJECTION
+
+STREAMS = ("KEYS", "CALLS", "NOTIFY")
+RESTRICTED = [i for i in IDENTITIES if i != "admin"]
+
+
+def matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: `*` is one token, a final `>` one or more."""
+    wanted, given = pattern.split("."), subject.split(".")
+    for index, token in enumerate(wanted):
+        if token == ">":
+            return len(given) > index
+        if index >= len(given) or token not in ("*", given[index]):
+            return False
+    return len(wanted) == len(given)
+
+
+def allowed(patterns: tuple[str, ...], subject: str) -> bool:
+    return any(matches(p, subject) for p in patterns)
+
+
+@pytest.mark.parametrize("identity", RESTRICTED)
+def test_no_identity_but_admin_may_rewrite_history(identity: str) -> None:
+    grant = grants()[identity]
+    assert grant is not None
+    for stream in STREAMS:
+        for verb in ("DELETE", "PURGE", "MSG.DELETE", "UPDATE"):
+            subject = f"$JS.API.STREAM.{verb}.{stream}"
+            assert not allowed(grant.publish, subject)
+            assert allowed(DESTRUCTIVE, subject)  # and denied outright besides
+        assert not allowed(grant.publish, f"$JS.API.CONSUMER.DELETE.{stream}.any")
+
+
+@pytest.mark.parametrize("identity", RESTRICTED)
+def test_each_identity_reads_only_its_own_replies(identity: str) -> None:
+    grant = grants()[identity]
+    assert grant is not None
+    assert allowed(grant.subscribe, f"_INBOX_{identity}.abc.def")
+    for other in IDENTITIES:
+        if other != identity:
+            assert not allowed(grant.subscribe, f"_INBOX_{other}.abc")
+    assert not allowed(grant.subscribe, "_INBOX.abc")
+    assert not any(allowed(grant.subscribe, f"{s}.acme") for s in ("keys.events", "calls.recorded"))
+
+
+@pytest.mark.parametrize(
+    ("subject", "publishers"),
+    [
+        ("keys.events.acme", {"keys"}),
+        ("notify.events.acme", {"notifier"}),
+        ("calls.recorded.acme", {"gateway"}),
+        ("keys.verify", {"gateway", "cli"}),
+        ("keys.cmd.reveal", {"cli", "keys"}),  # keys: its readiness probe
+    ],
+)
+def test_who_may_publish_where(subject: str, publishers: set[str]) -> None:
+    found = {i for i, grant in grants().items() if grant and allowed(grant.publish, subject)}
+    assert found == publishers
+
+
+def test_only_services_answer_requests_and_admin_is_unrestricted() -> None:
+    table = grants()
+    assert table["admin"] is None
+    answering = {i for i, grant in table.items() if grant is not None and grant.responds}
+    assert answering == {"keys", "notifier", "calllog"}
+
+
+def test_durables_are_the_services_own() -> None:
+    assert natsauth.KEYS_AUDIT_DURABLE == PROJECTION
+    keys = grants()["keys"]
+    assert keys is not None
+    assert allowed(keys.publish, "$JS.API.CONSUMER.DURABLE.CREATE.KEYS.keys-audit")
+    assert not allowed(keys.publish, "$JS.API.CONSUMER.DURABLE.CREATE.KEYS.notifier-keys")
+
+
+def test_the_block_names_every_user_and_passwords_may_come_from_the_environment() -> None:
+    passwords: dict[str, str | Var] = {i: f"pw-{i}" for i in IDENTITIES}
+    passwords["keys"] = Var("KEYLEDGER_NATS_PASSWORD_KEYS")
+    block = natsauth.render_authorization(passwords)
+    assert block.startswith("authorization {\n  users = [")
+    assert "password: $KEYLEDGER_NATS_PASSWORD_KEYS\n" in block
+    assert 'password: "pw-auditor"\n' in block
+    assert block.count("allow_responses: true") == 3
+    partial = natsauth.render_authorization({"admin": "x"})
+    assert '"keys"' not in partial
+    with pytest.raises(ValueError, match="unknown"):
+        natsauth.render_authorization({"root": "x"})
+
+
+def test_credentials_are_made_once_private_and_kept(tmp_path: Path) -> None:
+    first = ensure_credentials(tmp_path)
+    folder = tmp_path / "credentials"
+    assert folder.stat().st_mode & 0o777 == 0o700
+    for identity in IDENTITIES:
+        path = folder / f"{identity}.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert json.loads(path.read_text()) == {
+            "user": identity,
+            "password": first[identity].password,
+        }
+    assert len({c.password for c in first.values()}) == len(IDENTITIES)
+    assert ensure_credentials(tmp_path) == first
+    assert first["keys"].password not in repr(first["keys"])
+
+
+def test_service_credentials_come_from_one_place_at_a_time(tmp_path: Path) -> None:
+    class Given:
+        def __init__(
+            self, file: Path | None = None, user: str | None = None, password: str | None = None
+        ) -> None:
+            self.nats_credentials_file = file
+            self.nats_user = user
+            self.nats_password = SecretStr(password) if password else None
+
+    file = tmp_path / "keys.json"
+    file.write_text('{"user": "keys", "password": "secret"}')
+    assert credentials(Given()) is None
+    assert credentials(Given(file)) == Credentials("keys", "secret")
+    assert credentials(Given(user="keys", password="pw")) == Credentials("keys", "pw")
+    with pytest.raises(CredentialsError, match="not both"):
+        credentials(Given(file, "keys", "pw"))
+    with pytest.raises(CredentialsError, match="go together"):
+        credentials(Given(user="keys"))
+    with pytest.raises(CredentialsError, match="cannot read"):
+        credentials(Given(tmp_path / "missing.json"))
+
+
+def test_clients_take_the_environment_then_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("USER", "PASSWORD", "CREDENTIALS_FILE"):
+        monkeypatch.delenv(f"KEYLEDGER_NATS_{name}", raising=False)
+    assert discover_credentials(tmp_path, "cli") is None
+    made = ensure_credentials(tmp_path)
+    assert discover_credentials(tmp_path, "cli") == made["cli"]
+    assert discover_credentials(tmp_path, "auditor") == made["auditor"]
+    monkeypatch.setenv("KEYLEDGER_NATS_CREDENTIALS_FILE", str(tmp_path / "credentials/admin.json"))
+    assert discover_credentials(tmp_path, "cli") == made["admin"]
+    monkeypatch.setenv("KEYLEDGER_NATS_USER", "ops")
+    with pytest.raises(Unreachable, match="not both"):
+        discover_credentials(tmp_path, "cli")
+    monkeypatch.delenv("KEYLEDGER_NATS_CREDENTIALS_FILE")
+    monkeypatch.setenv("KEYLEDGER_NATS_PASSWORD", "pw")
+    assert discover_credentials(tmp_path, "cli") == Credentials("ops", "pw")
+
+
+@pytest.mark.parametrize(
+    ("reply", "answered"),
+    [
+        ("_INBOX.a.b", True),
+        ("_INBOX_cli.a", True),
+        ("_R_.x.y", True),
+        ("keys.events.acme", False),
+        ("", False),
+        (None, False),
+        ("_INBOXES.a", False),
+    ],
+)
+def test_services_answer_inboxes_only(reply: str | None, answered: bool) -> None:
+    assert answerable(reply) is answered
