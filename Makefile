@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit bench bench-reminders bench-calls clean
+.PHONY: run test lint types unit bench bench-reminders bench-calls bench-replicas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -33,6 +33,9 @@ bench-reminders: $(STAMP)
 
 bench-calls: $(STAMP)
 	$(BIN)/python bench/calls.py
+
+bench-replicas: $(STAMP)
+	$(BIN)/python bench/replicas.py
 
 clean:
 	rm -rf $(VENV) .keyledger .pytest_cache .mypy_cache .ruff_cache
