@@ -24,6 +24,7 @@ from keyledger.cli_common import (
     iso,
     show,
 )
+from keyledger.cli_health import health
 from keyledger.cli_keys import account_app, admin_app, key_app
 from keyledger.cli_migrate import migrate
 from keyledger.cli_notify import notifications_app, reminders_app
@@ -46,6 +47,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(reminders_app, name="reminders")
 app.command()(migrate)
+app.command()(health)
 
 AUDIT_PAGE_MAX = 500
 

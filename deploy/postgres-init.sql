@@ -1,0 +1,4 @@
+-- One database per service (each owns its schema and its Alembic history).
+CREATE DATABASE keys OWNER keyledger;
+CREATE DATABASE notifier OWNER keyledger;
+CREATE DATABASE calllog OWNER keyledger;

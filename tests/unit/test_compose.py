@@ -1,0 +1,127 @@
+"""compose.yaml cannot run here (no Docker), so check what it relies on instead."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import subprocess
+from importlib.metadata import entry_points
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic_settings import BaseSettings
+
+from keyledger.cli import app as cli_app
+from keyledger.compose import CONFIG_FILE, NODES, env_file, nats_config, password_var
+from keyledger.natsauth import IDENTITIES
+from keyledger.natsserver import nats_server_binary
+from services.calllog.settings import CallLogSettings
+from services.keys.settings import KeysSettings
+from services.notifier.settings import NotifierSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTINGS: dict[str, type[BaseSettings]] = {
+    "keys": KeysSettings,
+    "notifier": NotifierSettings,
+    "calllog": CallLogSettings,
+}
+# the example gateway has no settings class: it reads these (keyledger.client)
+GATEWAY_ENV = {"KEYLEDGER_NATS_URL", "KEYLEDGER_NATS_USER", "KEYLEDGER_NATS_PASSWORD"}
+OURS = ("keys", "notifier", "calllog", "gateway")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / "compose.yaml").read_text()))
+
+
+def services(compose: dict[str, Any]) -> dict[str, Any]:
+    return dict(compose["services"])
+
+
+def test_the_deployment_has_every_part(compose: dict[str, Any]) -> None:
+    assert set(services(compose)) == {*NODES, "postgres", "mailpit", *OURS}
+    for name in ("keys", "notifier", "calllog"):
+        assert services(compose)[name]["deploy"]["replicas"] == 2
+    for name, service in services(compose).items():
+        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        for needed in service.get("depends_on", {}):
+            assert needed in services(compose), f"{name} depends on unknown {needed}"
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_each_command_is_an_installed_entry_point(compose: dict[str, Any], name: str) -> None:
+    service = services(compose)[name]
+    assert service["build"] == "."
+    scripts = {ep.name: ep for ep in entry_points(group="console_scripts")}
+    command = service["command"]
+    assert command[0] in scripts, f"{command[0]} is not an installed console script"
+    factories = [arg for arg in command if re.fullmatch(r"[\w.]+:\w+", arg)]
+    assert len(factories) == 1
+    module, attr = factories[0].split(":")
+    assert callable(getattr(importlib.import_module(module), attr))
+    health = service["healthcheck"]["test"]
+    if health[1] == "keyledger":  # our own CLI: the subcommand must exist
+        commands = {c.name or c.callback.__name__ for c in cli_app.registered_commands}
+        assert health[2] in commands
+        assert health[3] == name
+
+
+@pytest.mark.parametrize("name", OURS)
+def test_every_environment_variable_is_a_real_setting(compose: dict[str, Any], name: str) -> None:
+    env = set(services(compose)[name]["environment"])
+    if name == "gateway":
+        assert env <= GATEWAY_ENV
+        return
+    prefix = SETTINGS[name].model_config.get("env_prefix", "")
+    known = {f"{prefix}{field}".upper() for field in SETTINGS[name].model_fields}
+    assert env <= known, f"not settings of {name}: {sorted(env - known)}"
+    assert services(compose)[name]["environment"]["KEYLEDGER_STREAM_REPLICAS"] == "3"
+    assert services(compose)[name]["environment"]["KEYLEDGER_NATS_USER"] == name
+
+
+def test_the_nats_config_is_the_one_the_template_renders(compose: dict[str, Any]) -> None:
+    assert (ROOT / CONFIG_FILE).read_text() == nats_config()
+    for node in NODES:
+        service = services(compose)[node]
+        assert f"./{CONFIG_FILE}:/etc/nats/nats.conf:ro" in service["volumes"]
+        assert service["command"] == ["-c", "/etc/nats/nats.conf"]
+        env = service["environment"]
+        assert env["NATS_SERVER_NAME"] == node
+        # every variable the config references is given to every node
+        wanted = set(re.findall(r"^\s*\w+: \$(\w+)$", nats_config(), re.MULTILINE))
+        assert len(wanted) == 1 + len(IDENTITIES)
+        assert wanted <= set(env)
+
+
+def test_the_rendered_config_is_valid_for_nats_server(tmp_path: Path) -> None:
+    conf = tmp_path / "nats.conf"
+    conf.write_text(nats_config())
+    env = os.environ | {"NATS_SERVER_NAME": "nats-1"}
+    env |= {password_var(identity): f"pw-{identity}" for identity in IDENTITIES}
+    checked = subprocess.run(
+        [nats_server_binary(), "-t", "-c", str(conf)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert checked.returncode == 0, checked.stderr
+
+
+def test_services_get_the_passwords_the_nodes_check(compose: dict[str, Any]) -> None:
+    node_env = services(compose)["nats-1"]["environment"]
+    for name in OURS:
+        given = services(compose)[name]["environment"]["KEYLEDGER_NATS_PASSWORD"]
+        assert given == f"${{{password_var(name)}}}"
+        assert password_var(name) in node_env
+
+
+def test_the_env_file_holds_every_secret_compose_asks_for() -> None:
+    text = (ROOT / "compose.yaml").read_text()
+    asked = set(re.findall(r"\$\{(\w+)", text))
+    given = {line.split("=", 1)[0] for line in env_file().splitlines() if "=" in line}
+    assert asked <= given
