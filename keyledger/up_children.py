@@ -1,0 +1,75 @@
+"""The services `keyledger up` runs: each a child process in its own group, with a log file."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from keyledger.natsserver import parent_death_preexec
+
+STOP_TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """One service run as `faststream run FACTORY --factory`."""
+
+    name: str
+    factory: str  # "package.module:create_app"
+    health_subject: str  # any reply on it means the service is serving
+    db_file: str  # SQLite file inside data_dir when no --db-url is given
+    identity: str = ""  # the NATS user it connects as (keyledger.natsauth); "": its name
+
+
+@dataclass
+class Child:
+    spec: ServiceSpec
+    proc: subprocess.Popen[bytes]
+    log_file: Path
+
+
+def faststream() -> str:
+    beside = Path(sys.executable).parent / "faststream"
+    found = str(beside) if beside.is_file() else shutil.which("faststream")
+    if found is None:
+        raise RuntimeError("faststream not found beside the Python interpreter nor on PATH")
+    return found
+
+
+def spawn(spec: ServiceSpec, argv: list[str], env: dict[str, str], log_file: Path) -> Child:
+    """Start argv with its output appended to log_file."""
+    with log_file.open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            # Own process group: a terminal Ctrl-C reaches only the supervisor, which
+            # stops the services first and nats-server last; were the supervisor to die,
+            # PR_SET_PDEATHSIG sends them SIGTERM.
+            process_group=0,
+            preexec_fn=parent_death_preexec(),
+        )
+    return Child(spec, proc, log_file)
+
+
+async def stop(alive: Sequence[subprocess.Popen[bytes]], hurry: Callable[[], bool]) -> None:
+    """SIGTERM, then SIGKILL after STOP_TIMEOUT s or as soon as hurry() (a second signal)."""
+    for proc in alive:
+        proc.terminate()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while any(p.poll() is None for p in alive) and time.monotonic() < deadline:
+        if hurry():
+            break
+        await asyncio.sleep(0.05)
+    for proc in alive:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

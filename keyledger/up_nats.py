@@ -1,0 +1,102 @@
+"""The NATS side of `keyledger up`: its generated users and the server or cluster it starts."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from keyledger import natsauth
+from keyledger.natscluster import NatsCluster
+from keyledger.natsserver import NatsServer
+from keyledger.up_console import err, report, say
+from services.common.natsauth import Credentials, Options, env_credentials, options
+
+
+def authorization(credentials: Mapping[str, Credentials]) -> str:
+    """The nats-server authorization block: one user per generated identity."""
+    passwords = {identity: found.password for identity, found in credentials.items()}
+    return natsauth.render_authorization(passwords)
+
+
+def nats_options(credentials: Mapping[str, Credentials], identity: str) -> Options:
+    """How `identity` connects: its generated user, else the environment's (--nats-url)."""
+    if credentials:
+        return options(credentials.get(identity))
+    return options(env_credentials(os.environ))
+
+
+@dataclass
+class LocalNats:
+    """The NATS `up` runs itself: one nats-server, or a local cluster of several."""
+
+    data_dir: Path
+    nodes: list[NatsServer]  # the one server, or the cluster's nodes
+    cluster: NatsCluster | None = None
+    nodes_down: set[int] = field(default_factory=set)  # pids already reported
+
+    @classmethod
+    def start(
+        cls, data_dir: Path, *, port: int, nodes: int, credentials: Mapping[str, Credentials]
+    ) -> LocalNats:
+        """nodes > 0: a cluster of that many nodes; else one server on `port` (0: any)."""
+        if nodes:
+            cluster = NatsCluster.start(
+                data_dir / "cluster",
+                nodes=nodes,
+                die_with_parent=True,
+                authorization=authorization(credentials),
+            )
+            return cls(data_dir, cluster.nodes, cluster)
+        server = NatsServer.start(
+            data_dir / "jetstream",
+            port=port,
+            log_file=data_dir / "nats-server.log",
+            die_with_parent=True,
+            authorization=authorization(credentials),
+        )
+        return cls(data_dir, [server])
+
+    async def wait_ready(self, connect: Options) -> None:
+        """A cluster serves JetStream once it has a leader; one server does at once."""
+        if self.cluster:
+            say(f"waiting for the {len(self.nodes)}-node cluster to elect a JetStream leader")
+            await self.cluster.wait_ready(**connect)
+
+    @property
+    def url(self) -> str:
+        return self.cluster.url if self.cluster else self.nodes[0].url
+
+    def describe(self) -> str:
+        """For the banner: the server's pid and log, or the cluster's size and logs."""
+        if self.cluster:
+            return f"{len(self.nodes)}-node cluster, logs in {self.data_dir / 'cluster'}"
+        return f"nats-server pid {self.nodes[0].pid}, log {self.nodes[0].log_file}"
+
+    def alive(self, when: str) -> bool:
+        """False, after showing why with a log tail, once too few nodes run."""
+        nodes = self.nodes
+        down = [node for node in nodes if not node.is_running()]
+        fresh = [node for node in down if node.pid not in self.nodes_down]
+        self.nodes_down.update(node.pid for node in fresh)
+        if self.cluster and len(down) * 2 < len(nodes):
+            # a cluster keeps serving while a majority of its nodes runs
+            for node in fresh:
+                err(
+                    f"nats-server {node.server_name} (pid {node.pid}) exited {when}; the "
+                    f"cluster goes on with {len(nodes) - len(down)} of {len(nodes)} nodes"
+                )
+            return True
+        if down:
+            node = down[0]
+            return report(
+                f"nats-server {node.server_name} (pid {node.pid}) exited {when}", node.log_file
+            )
+        return True
+
+    def stop(self) -> None:
+        if self.cluster is not None:
+            self.cluster.stop()
+        else:
+            self.nodes[0].stop()

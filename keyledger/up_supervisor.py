@@ -1,0 +1,217 @@
+"""The `keyledger up` supervisor: starts NATS and the services, watches them, stops them all."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import re
+import signal
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+import nats.errors
+
+from contracts.natsurl import servers
+from keyledger import natsauth, up_children, up_gateway
+from keyledger.natsserver import PortInUse, free_port
+from keyledger.up_children import Child, ServiceSpec, faststream
+from keyledger.up_console import err, report, say
+from keyledger.up_nats import LocalNats, nats_options
+from services.common.natsauth import FILE_VAR, PASSWORD_VAR, USER_VAR, Credentials, Options
+
+READY_TIMEOUT = 30.0
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+@dataclass
+class Supervisor:
+    data_dir: Path
+    nats_url: str | None
+    db_url: str | None
+    port: int
+    dev: bool
+    services: Sequence[ServiceSpec]
+    key_file: Path | None
+    gateway: ServiceSpec | None = None  # --dev: the example gateway, run after the services
+    gateway_url: str | None = None
+    nodes: int = 0  # > 0: a local cluster of that many nodes instead of one server
+    instances: int = 1  # processes per service
+    nats: LocalNats | None = None  # None with --nats-url
+    # generated NATS users of the server we start, by identity; empty with --nats-url
+    credentials: dict[str, Credentials] = field(default_factory=dict)
+    children: list[Child] = field(default_factory=list)
+    signals: int = 0
+    stopping: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def _on_signal(self) -> None:
+        self.signals += 1
+        self.stopping.set()
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stopping.wait(), seconds)
+
+    def _nats_options(self, identity: str) -> Options:
+        return nats_options(self.credentials, identity)
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        # Handled here rather than by KeyboardInterrupt so cleanup is never cut short.
+        for sig in _STOP_SIGNALS:
+            loop.add_signal_handler(sig, self._on_signal)
+        try:
+            return await self._run()
+        finally:
+            await self._shutdown()
+            for sig in _STOP_SIGNALS:
+                loop.remove_signal_handler(sig)
+
+    async def _run(self) -> int:
+        try:
+            exe = faststream()
+            if self.nats_url is None:
+                self.nats = LocalNats.start(
+                    self.data_dir, port=self.port, nodes=self.nodes, credentials=self.credentials
+                )
+                await self.nats.wait_ready(self._nats_options(natsauth.ADMIN))
+        except RuntimeError as exc:  # PortInUse included
+            hint = " (choose --port, or --nats-url for a running server)"
+            err(f"cannot start: {exc}{hint if isinstance(exc, PortInUse) else ''}")
+            return 1
+        url = self.nats.url if self.nats else str(self.nats_url)
+        tmp = self.data_dir / "nats.url.tmp"
+        tmp.write_text(url + "\n")
+        tmp.replace(self.data_dir / "nats.url")  # readers never see a partial URL
+        for spec in self.services:
+            for instance in range(1, self.instances + 1):
+                self.children.append(self._spawn(exe, spec, url, instance=instance))
+                say(f"starting {spec.name}, log in {self.children[-1].log_file}")
+        if not await self._wait_ready(url):
+            return 0 if self.stopping.is_set() else 1
+        if self.gateway and not await self._start_gateway(self.gateway, exe, url):
+            return 0 if self.stopping.is_set() else 1
+        self._banner(url)
+        while not self.stopping.is_set():
+            if not self._all_alive("unexpectedly"):
+                return 1
+            await self._pause(0.5)
+        return 0
+
+    async def _start_gateway(self, spec: ServiceSpec, exe: str, url: str) -> bool:
+        port = free_port()
+        child = self._spawn(exe, spec, url, argv=up_gateway.gateway_command(port))
+        self.children.append(child)
+        say(f"starting gateway, log in {child.log_file}")
+
+        def alive() -> bool:
+            return child.proc.poll() is None and not self.stopping.is_set()
+
+        if not await up_gateway.wait_serving(port, alive, READY_TIMEOUT):
+            return not self.stopping.is_set() and report("gateway not serving", child.log_file)
+        self.gateway_url = f"http://{up_gateway.HOST}:{port}"
+        up_gateway.write_url(self.data_dir, self.gateway_url)
+        return True
+
+    def _spawn(
+        self,
+        exe: str,
+        spec: ServiceSpec,
+        url: str,
+        argv: list[str] | None = None,
+        instance: int = 1,
+    ) -> Child:
+        env = dict(os.environ)
+        env.pop("KEYLEDGER_ALLOW_TIME_TRAVEL", None)  # only --dev may turn it on
+        env |= {
+            "KEYLEDGER_NATS_URL": url,
+            "KEYLEDGER_DB_URL": self.db_url
+            or f"sqlite+aiosqlite:///{self.data_dir / spec.db_file}",
+            "KEYLEDGER_DATA_DIR": str(self.data_dir),
+            "PYTHONUNBUFFERED": "1",  # log tails shown on failure must be complete
+        }
+        if self.credentials:
+            # its own identity's file, never credentials the operator's shell happens to hold
+            for name in (FILE_VAR, USER_VAR, PASSWORD_VAR):
+                env.pop(name, None)
+            identity = spec.identity or spec.name
+            env[FILE_VAR] = str(natsauth.credentials_file(self.data_dir, identity))
+        if self.key_file is not None:
+            env["KEYLEDGER_MASTER_KEY_FILE"] = str(self.key_file)
+        if self.dev:
+            env["KEYLEDGER_ALLOW_TIME_TRAVEL"] = "1"
+        if self.nodes:
+            env["KEYLEDGER_STREAM_REPLICAS"] = str(min(self.nodes, 3))
+        suffix = f"-{instance}" if self.instances > 1 else ""
+        log_file = self.data_dir / f"{spec.name}{suffix}.log"
+        argv = argv or [exe, "run", spec.factory, "--factory"]
+        return up_children.spawn(spec, argv, env, log_file)
+
+    def _all_alive(self, when: str) -> bool:
+        """False, after showing why with a log tail, if any of our processes has exited."""
+        for c in self.children:
+            if (code := c.proc.poll()) is not None:
+                return report(
+                    f"{c.spec.name} (pid {c.proc.pid}) exited {when} (code {code})", c.log_file
+                )
+        return self.nats is None or self.nats.alive(when)
+
+    async def _wait_ready(self, url: str) -> bool:
+        """Until every service answers its health subject (any reply will do)."""
+        try:
+            nc = await nats.connect(
+                servers(url),
+                connect_timeout=2,
+                max_reconnect_attempts=3,
+                reconnect_time_wait=0.5,
+                **self._nats_options(natsauth.ADMIN),
+            )
+        except (OSError, TimeoutError, nats.errors.Error) as exc:
+            err(f"cannot connect to NATS at {url}: {exc!r}")
+            return False
+        pending = list(self.children)
+        deadline = time.monotonic() + READY_TIMEOUT
+        try:
+            while pending and not self.stopping.is_set():
+                if not self._all_alive("while starting"):
+                    return False
+                for child in list(pending):
+                    # NoResponders: not subscribed yet; Timeout: busy starting. Both: retry.
+                    with contextlib.suppress(nats.errors.Error, TimeoutError):
+                        await nc.request(child.spec.health_subject, b"{}", timeout=0.5)
+                        pending.remove(child)
+                if not pending:
+                    return True
+                if time.monotonic() > deadline:
+                    what = f"{pending[0].spec.name} not ready after {READY_TIMEOUT:.0f} s"
+                    return report(what, pending[0].log_file)
+                await self._pause(0.2)
+        finally:
+            await nc.close()
+        return False  # a signal came while starting
+
+    def _banner(self, url: str) -> None:
+        where = self.nats.describe() if self.nats else "external server"
+        # Never print a database password.
+        db = re.sub(r"//([^/:@]*):[^/@]*@", r"//\1:***@", self.db_url or "")
+        say(f"keyledger is up\n  NATS      {url} ({where})\n  data dir  {self.data_dir}")
+        say(f"  db        {db or f'SQLite files in {self.data_dir}'}")
+        for c in self.children:
+            say(f"  {c.spec.name:<9} pid {c.proc.pid}, log {c.log_file}")
+        if self.gateway_url:
+            say(f"  API       {self.gateway_url} (example gateway; try GET /v1/ping)")
+        say("Ctrl-C to stop")
+
+    async def _shutdown(self) -> None:
+        """Services first (SIGTERM, then SIGKILL after 10 s or a second signal), NATS last."""
+        alive = [c.proc for c in self.children if c.proc.poll() is None]
+        if alive or self.nats is not None:
+            say("stopping (Ctrl-C again to kill)")
+        await up_children.stop(alive, lambda: self.signals > 1)
+        if self.nats is not None:
+            self.nats.stop()
+        (self.data_dir / "nats.url").unlink(missing_ok=True)
+        (self.data_dir / up_gateway.URL_FILE).unlink(missing_ok=True)
