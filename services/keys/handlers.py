@@ -74,6 +74,9 @@ async def handle(command: KeyCommand, deps: Deps) -> BaseModel:
     lock = deps.locks.setdefault(command.account_id, asyncio.Lock())
     async with lock:
         for _ in range(MAX_ATTEMPTS):
+            # the account's position the decision below is based on (read with no await
+            # between it and _attempt's own read of the state)
+            seen = deps.registry.subject_seq.get(command.account_id, 0)
             try:
                 return await _attempt(command, deps)
             except Conflict:
@@ -81,8 +84,10 @@ async def handle(command: KeyCommand, deps: Deps) -> BaseModel:
             except DomainError:
                 # decided on this replica's view, which can trail what another replica has
                 # just appended (the account opened, the key deactivated a moment ago): a
-                # refusal stands only once the account's stream has nothing newer
-                if not await catch_up(command.account_id, deps):
+                # refusal stands only once the account's stream has nothing newer than what
+                # was decided on, whether the follower or the catch-up brought it in
+                await catch_up(command.account_id, deps)
+                if deps.registry.subject_seq.get(command.account_id, 0) == seen:
                     raise
     raise DomainError(ErrorCode.CONFLICT, "the account kept changing under this command; retry")
 

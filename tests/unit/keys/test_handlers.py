@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
@@ -24,6 +25,7 @@ from services.keys.registry import Registry
 from tests.fakes import FakeEvents, FakeVault
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
+ACCOUNT = "acme"
 
 
 def make_deps(events: FakeEvents | None = None) -> Deps:
@@ -69,6 +71,28 @@ async def test_a_replica_that_has_not_seen_the_account_yet_does_not_refuse() -> 
     first, second = make_deps(events), make_deps(events)
     await opened(first)  # `second` has not followed the stream to it yet
     result = await handle(GenerateKey(account_id="acme", actor="alice"), second)
+    assert isinstance(result, KeyResult)
+
+
+class FollowerFirst(FakeEvents):
+    """The follower applies the stream to `registry` just before a catch-up reads it."""
+
+    registry: Registry | None = None
+
+    async def read_subject(self, subject: str, after_seq: int) -> AsyncIterator[tuple[int, bytes]]:
+        assert self.registry is not None
+        for seq, (_, data) in enumerate(self.messages, 1):
+            self.registry.apply(seq, json.loads(data))
+        async for item in super().read_subject(subject, self.registry.subject_seq[ACCOUNT]):
+            yield item
+
+
+async def test_a_refusal_is_decided_again_when_the_follower_brought_the_change() -> None:
+    events = FollowerFirst()
+    first, second = make_deps(events), make_deps(events)
+    events.registry = second.registry
+    await opened(first)  # `second` decides on its old view, then its follower catches up
+    result = await handle(GenerateKey(account_id=ACCOUNT, actor="alice"), second)
     assert isinstance(result, KeyResult)
 
 
