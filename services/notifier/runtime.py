@@ -89,17 +89,18 @@ class Runtime(OwnConnection):
             log.info("notifier: following KEYS with durable %s", KEYS_DURABLE)
             return
 
-    async def settle(self, seconds: float = 2.0) -> None:
+    async def settle(self, seconds: float = 3.0) -> None:
         """Wait (a little) until the projection holds everything KEYS held when called, so a
         sweep or a query right after `key generate` already knows the key."""
-        if self._nc is None or self._projector is None:
+        if self._nc is None:
             return
         try:
             last = (await self._nc.jetstream().stream_info(KEYS_STREAM.name)).state.last_seq
         except (NotFoundError, NatsTimeoutError):
             return
         deadline = asyncio.get_running_loop().time() + seconds
-        while await projection.position(self._engine) < last:
+        # still binding (KEYS was created after we started) counts as behind too
+        while self._projector is None or await projection.position(self._engine) < last:
             if asyncio.get_running_loop().time() > deadline:
                 log.warning("notifier: projection still behind KEYS sequence %d", last)
                 return

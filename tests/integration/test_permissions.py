@@ -110,7 +110,11 @@ def key(system: System) -> str:
     """Something in every stream: an account with a key, its reminders, one call."""
     system.cli("account", "open", "acme", "--owner", "alice", "--email", "alice@example.com")
     found = str(system.cli("key", "generate", "acme", "--as", "alice")["key"])
-    system.cli("reminders", "sweep", "--as-of", "+6mo")
+    for _ in range(10):  # the sweep waits for the notifier to see the key only a little
+        if system.cli("reminders", "sweep", "--as-of", "+6mo")["published"]:
+            break
+    else:
+        raise AssertionError("no reminder was ever sent")
     asyncio.run(_record_a_call(system))
     return found
 
