@@ -217,7 +217,9 @@ def test_supervisor_death_takes_children_down(up: Up) -> None:
     children = _children(up.proc.pid)
     up.proc.kill()  # no chance to clean up: PR_SET_PDEATHSIG must do it
     up.proc.wait()
-    assert not _wait_gone(children, timeout=10)
+    # nats-server goes at the same moment, so a child's closing flush may wait out its
+    # time-out (seen: over 10 s on a loaded machine); what matters is that none is left
+    assert not _wait_gone(children, timeout=40)
 
 
 def test_service_failing_to_start_stops_everything(tmp_path: Path) -> None:
