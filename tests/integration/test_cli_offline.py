@@ -113,3 +113,51 @@ def test_up_hands_its_options_to_run_up(monkeypatch: pytest.MonkeyPatch, tmp_pat
     monkeypatch.setenv("KEYLEDGER_DATA_DIR", str(tmp_path / "env"))
     assert CliRunner().invoke(app, ["up"]).exit_code == 7
     assert seen["data_dir"] == tmp_path / "env"
+
+
+def test_cluster_up_hands_its_options_to_run_up(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    seen: dict[str, Any] = {}
+
+    def fake_run_up(**options: Any) -> int:
+        seen.update(options)
+        return 0
+
+    monkeypatch.setattr("keyledger.up.run_up", fake_run_up)
+    args = ["cluster", "up", "--nodes", "5", "--replicas", "2", "--data-dir", str(tmp_path)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    assert seen == {
+        "data_dir": tmp_path,
+        "nats_url": None,
+        "db_url": None,
+        "dev": False,
+        "nodes": 5,
+        "instances": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["cluster", "up", "--nodes", "0"],
+        ["cluster", "up", "--replicas", "0"],
+        ["cluster", "up", "--nodes", "three"],
+        ["health", "billing"],
+        ["migrate", "--service", "billing"],
+    ],
+    ids=" ".join,
+)
+def test_bad_options_of_the_new_commands_are_usage_errors(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "billing" in result.stderr or "--" in result.stderr
+
+
+def test_cluster_env_makes_fresh_secrets_and_config_matches_the_file() -> None:
+    first = CliRunner().invoke(app, ["cluster", "env"]).stdout
+    second = CliRunner().invoke(app, ["cluster", "env"]).stdout
+    assert first != second  # random every time
+    assert "KEYLEDGER_MASTER_KEY=" in first
+    config = CliRunner().invoke(app, ["cluster", "config"]).stdout
+    assert config == (Path(__file__).resolve().parents[2] / "deploy" / "nats.conf").read_text()
