@@ -4,11 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,8 +18,8 @@ from typer.testing import CliRunner
 from keyledger.cli import app
 from keyledger.natsauth import CALLS, KEYS, NOTIFY, credentials_file
 from services.common.natsauth import inbox_prefix, read_credentials
+from tests.integration.up_process import up_dev
 
-ENTRY_POINT = Path(sys.executable).parent / "keyledger"
 STREAMS = (KEYS, CALLS, NOTIFY)
 
 
@@ -47,28 +42,9 @@ class System:
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     """The whole system under its generated users, until the module's tests are done."""
     folder = tmp_path_factory.mktemp("permissions") / "kl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
     out = folder.parent / "up.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(ENTRY_POINT), "up", "--dev", "--data-dir", str(folder)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "Ctrl-C to stop" not in out.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"keyledger up did not come up:\n{out.read_text()}")
-            time.sleep(0.1)
+    with up_dev(folder, out):
         yield System(folder, (folder / "nats.url").read_text().strip(), out.read_text())
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @dataclass

@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,37 +13,17 @@ import pytest
 from typer.testing import CliRunner
 
 from keyledger.cli import app
+from tests.integration.up_process import up_dev
 
 pytestmark = pytest.mark.nats
-ENTRY_POINT = Path(sys.executable).parent / "keyledger"
 
 
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     """`keyledger up --dev` running until the test ends, then stopped with Ctrl-C."""
-    folder = tmp_path / "kl"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")}
-    out = tmp_path / "up.out"
-    with out.open("wb") as sink:
-        proc = subprocess.Popen(
-            [str(ENTRY_POINT), "up", "--dev", "--data-dir", str(folder)],
-            env=env,
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while "Ctrl-C to stop" not in out.read_text():
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"keyledger up did not come up:\n{out.read_text()}")
-            time.sleep(0.1)
+    folder, out = tmp_path / "kl", tmp_path / "up.out"
+    with up_dev(folder, out) as proc:
         yield folder
-    finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
     assert proc.returncode == 0, out.read_text()
     assert not (folder / "gateway.url").exists()
 
