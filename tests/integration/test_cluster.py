@@ -33,7 +33,9 @@ from services.keys.app import create_app as create_keys
 from services.keys.settings import KeysSettings
 from services.keys.store import audit
 from services.keys.vault import new_master_key
+from services.notifier import projection as notifier_projection
 from tests.plugins.calllog import a_call
+from tests.plugins.notifier import running_notifier, settings_for
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]
 RETRYABLE = {"unavailable"}
@@ -133,6 +135,15 @@ async def converged(engine: AsyncEngine, table: Any, expected: int) -> int:
     return await count(engine, table)
 
 
+async def caught_up_to(engine: AsyncEngine, last_seq: int) -> bool:
+    """The notifier's KEYS projection has applied the stream up to `last_seq`."""
+    for _ in range(300):
+        if await notifier_projection.position(engine) >= last_seq:
+            return True
+        await asyncio.sleep(0.1)
+    return False
+
+
 async def leader(js: Any, stream: str) -> str:
     for _ in range(100):
         try:
@@ -159,17 +170,22 @@ async def caught_up(js: Any, node: str) -> bool:
 
 @pytest.mark.parametrize("db_url", ["postgres"], indirect=True)
 async def test_killing_the_keys_leader_loses_and_duplicates_nothing(
-    cluster: NatsCluster, db_url: str
+    cluster: NatsCluster, db_url: str, tmp_path: Path
 ) -> None:
-    # one database per service in production; here both share a database, as they may
+    # one database per service in production; here the three share one, as they may
     keys = KeysSettings(
         nats_url=cluster.url, db_url=db_url, master_key=new_master_key(), stream_replicas=3
     )
     calllog = CallLogSettings(nats_url=cluster.url, db_url=db_url, stream_replicas=3)
+    notifier = settings_for(cluster.url, db_url, tmp_path, None, stream_replicas=3)
     nc = await nats.connect(cluster.url.split(","), max_reconnect_attempts=-1)
     js = nc.jetstream()
     load = Load()
-    async with TestApp(create_keys(keys)), TestApp(create_calllog(calllog)):
+    async with (
+        TestApp(create_keys(keys)),
+        TestApp(create_calllog(calllog)),
+        running_notifier(notifier),
+    ):
         assert (await js.stream_info(KEYS_STREAM.name)).config.num_replicas == 3
         workers = [asyncio.create_task(admin_traffic(nc, load)) for _ in range(4)]
         workers.append(asyncio.create_task(gateway_traffic(nc, load)))
@@ -191,6 +207,7 @@ async def test_killing_the_keys_leader_loses_and_duplicates_nothing(
         try:
             audited = await converged(engine, audit, len(events))
             stored_calls = await converged(engine, calls, len(load.calls_acked))
+            followed = await caught_up_to(engine, events[-1][0])
         finally:
             await engine.dispose()
     await nc.close()
@@ -202,6 +219,7 @@ async def test_killing_the_keys_leader_loses_and_duplicates_nothing(
     assert set(load.succeeded) <= set(causes), "an acknowledged command is missing"
     assert verify_chain(events) is None
     assert audited == len(events)
+    assert followed, "the notifier's KEYS projection did not converge"
     assert load.calls_acked <= load.calls_sent
     assert len(load.calls_acked) <= stored_calls <= len(load.calls_sent)
 
