@@ -19,7 +19,6 @@ import os
 import random
 import sqlite3
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -30,14 +29,13 @@ from typing import Any
 
 import asyncpg
 import nats
-from calls_support import Server, percentile, pg_database, say
+from calls_support import Server, percentile, pg_database, run_service, say
 from nats.aio.client import Client
 from nats.js import api
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
-from keyledger.natsserver import parent_death_preexec
+from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE, CallRecorded, recorded_subject
 from services.calllog.domain import call_row, to_us
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls, create_schema, metadata, tracking
@@ -159,23 +157,13 @@ async def raw_insert(url: str, rows: list[tuple[Any, ...]]) -> dict[str, float]:
 
 
 def service(nats_url: str, db_url: str, log: Path) -> subprocess.Popen[bytes]:
-    env = os.environ | {
+    settings = {
         "KEYLEDGER_NATS_URL": nats_url,
         "KEYLEDGER_DB_URL": db_url,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
         "KEYLEDGER_CALLS_RETENTION_EVERY_SECONDS": "3600",
     }
-    faststream = Path(sys.executable).parent / "faststream"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(faststream), "run", "services.calllog.app:create_app", "--factory"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=parent_death_preexec(),  # no orphan if the benchmark dies
-        )
+    return run_service("services.calllog.app:create_app", settings, log)
 
 
 async def position(engine: AsyncEngine) -> int:
@@ -281,6 +269,10 @@ async def run_db(kind: str, opts: argparse.Namespace, tmp: Path) -> dict[str, An
         nc = await nats.connect(server.url)
         if not opts.query_only:
             await ingest_figures(kind, opts, tmp, server.url, nc, result)
+            # the query table is bulk-loaded: its service must not rebuild it from the
+            # ingest's calls (a projector fills a database behind its durable from CALLS)
+            await nc.jetstream().purge_stream(CALLS_STREAM.name)
+            await nc.jetstream().delete_consumer(CALLS_STREAM.name, PROJECTION_DURABLE)
         async with pg_database(kind, opts.pg_dsn, tmp / "big.db") as url:
             started = time.perf_counter()
             await bulk_load(url, opts.rows, opts.rows // 10)

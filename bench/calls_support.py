@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -88,3 +90,23 @@ async def pg_database(kind: str, dsn: str, sqlite_file: Path) -> AsyncIterator[s
     finally:
         await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await admin.close()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_service(factory: str, settings: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`faststream run FACTORY --factory` as its own process, with these KEYLEDGER_* settings
+    over a clean environment (a developer's exported ones must not leak in)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")} | settings
+    faststream = Path(sys.executable).parent / "faststream"
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [str(faststream), "run", factory, "--factory"],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=parent_death_preexec(),  # no orphan if the benchmark dies
+        )

@@ -19,7 +19,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime
@@ -27,14 +26,13 @@ from pathlib import Path
 from typing import Any
 
 import nats
-from calls_support import Server, percentile, pg_database, say
+from calls_support import Server, percentile, pg_database, run_service, say
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import api
 
 from contracts.keys import KEYS_STREAM
 from keyledger.client import KeyledgerClient
-from keyledger.natsserver import parent_death_preexec
 from services.common.streams import stream_sequence
 from services.keys.vault import new_master_key
 
@@ -46,23 +44,13 @@ WAIT_SECONDS = 10.0
 
 
 def keys_service(nats_url: str, db_url: str, master_key: str, log: Path) -> subprocess.Popen[bytes]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KEYLEDGER_")} | {
+    settings = {
         "KEYLEDGER_NATS_URL": nats_url,
         "KEYLEDGER_DB_URL": db_url,
         "KEYLEDGER_MASTER_KEY": master_key,
         "KEYLEDGER_LOG_LEVEL": "WARNING",
     }
-    faststream = Path(sys.executable).parent / "faststream"
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            [str(faststream), "run", "services.keys.app:create_app", "--factory"],
-            cwd=ROOT,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=parent_death_preexec(),  # no orphan if the benchmark dies
-        )
+    return run_service("services.keys.app:create_app", settings, log)
 
 
 async def health(nc: Client) -> tuple[int, int, float]:
