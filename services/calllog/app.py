@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
@@ -22,14 +21,13 @@ from contracts.calllog import (
     ListCalls,
     query_subject,
 )
-from contracts.natsurl import servers
 from services.calllog import listing, queries
 from services.calllog.retention import retention_job
 from services.calllog.runtime import Runtime
 from services.calllog.scheduler import build_scheduler
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import create_schema, use_wal
-from services.common.natsauth import broker_options, connect_options
+from services.common.natsauth import connect_options, make_broker
 from services.common.requests import parse, respond
 from services.common.sql import make_engine
 
@@ -48,9 +46,7 @@ def create_app(
     now = clock or _utc_now
     logging.basicConfig(level=settings.log_level)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per run
-    broker = NatsBroker(
-        servers(settings.nats_url), log_level=logging.DEBUG, **broker_options(settings)
-    )
+    broker = make_broker(settings)
     app = FastStream(broker, specification=AsyncAPI(title="keyledger calllog", version="0.1.0"))
     engine = make_engine(settings.db_url)
     use_wal(engine)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from faststream.nats import NatsBroker
 
 INBOX = "_INBOX"
 FILE_VAR, USER_VAR, PASSWORD_VAR = (
@@ -61,6 +65,13 @@ class AuthSettings(Protocol):
     def nats_password(self) -> SecretStr | None: ...
 
 
+class BrokerSettings(AuthSettings, Protocol):
+    """A service's settings: where NATS is, and who it is there."""
+
+    @property
+    def nats_url(self) -> str: ...
+
+
 def credentials(settings: AuthSettings) -> Credentials | None:
     """User + password (containers) or the credentials file (`keyledger up`); None: no auth."""
     if settings.nats_user is not None or settings.nats_password is not None:
@@ -109,19 +120,26 @@ def connect_options(settings: AuthSettings) -> Options:
     return options(credentials(settings))
 
 
-def broker_options(settings: AuthSettings) -> Options:
-    """NatsBroker(url, **broker_options(settings)): FastStream takes the user as `security`;
-    its subscribers answer inboxes only (services.common.inboxes)."""
+def make_broker(settings: BrokerSettings) -> NatsBroker:
+    """Every service's FastStream broker: the URL list, its NATS user and private inbox, and
+    subscribers that answer inboxes only (services.common.inboxes)."""
     # imported here: the CLI and gateways use this module too, and FastStream takes ~0.4 s
-    from faststream.nats import NatsUserPassword
+    from faststream.nats import NatsBroker, NatsUserPassword
 
+    from contracts.natsurl import servers
     from services.common.inboxes import InboxRepliesOnly
 
     found = credentials(settings)
-    if found is None:
-        return {"middlewares": (InboxRepliesOnly,)}
-    return {
-        "middlewares": (InboxRepliesOnly,),
-        "security": NatsUserPassword(found.user, found.password),
-        "inbox_prefix": inbox_prefix(found.user),
-    }
+    auth: Options = {}
+    if found is not None:
+        # FastStream takes the user as `security`
+        auth = {
+            "security": NatsUserPassword(found.user, found.password),
+            "inbox_prefix": inbox_prefix(found.user),
+        }
+    return NatsBroker(
+        servers(settings.nats_url),
+        log_level=logging.DEBUG,  # per-message INFO lines slow a responder (FASTSTREAM-NOTES)
+        middlewares=(InboxRepliesOnly,),
+        **auth,
+    )

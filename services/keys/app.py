@@ -23,8 +23,7 @@ from contracts.keys import (
     command_subject,
     query_subject,
 )
-from contracts.natsurl import servers
-from services.common.natsauth import broker_options, connect_options
+from services.common.natsauth import connect_options, make_broker
 from services.common.requests import parse, respond, wait_routable
 from services.common.sql import make_engine
 from services.keys import audit
@@ -43,9 +42,7 @@ AUDIT_BATCH = 500
 def create_app(settings: KeysSettings | None = None) -> FastStream:
     settings = settings or KeysSettings()
     logging.basicConfig(level=settings.log_level)
-    broker = NatsBroker(
-        servers(settings.nats_url), log_level=logging.DEBUG, **broker_options(settings)
-    )
+    broker = make_broker(settings)
     app = FastStream(broker, specification=AsyncAPI(title="keyledger keys", version="0.1.0"))
     engine = make_engine(settings.db_url)
     registry = Registry()

@@ -8,13 +8,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
 
 from contracts.envelope import Envelope
-from contracts.natsurl import servers
 from contracts.notifier import (
     SERVICE_QUEUE,
     TIME_TRAVEL_DISABLED,
@@ -28,7 +26,7 @@ from contracts.notifier import (
     query_subject,
 )
 from services.common.errors import Refused
-from services.common.natsauth import broker_options, connect_options
+from services.common.natsauth import connect_options, make_broker
 from services.common.requests import parse, respond, wait_routable
 from services.notifier import inbox, projection, status
 from services.notifier.delivery import Deliverer
@@ -68,9 +66,7 @@ def make_transport(settings: NotifierSettings) -> Transport:
 def create_app(settings: NotifierSettings | None = None) -> FastStream:
     settings = settings or NotifierSettings()
     logging.basicConfig(level=settings.log_level)
-    broker = NatsBroker(
-        servers(settings.nats_url), log_level=logging.DEBUG, **broker_options(settings)
-    )
+    broker = make_broker(settings)
     app = FastStream(broker, specification=AsyncAPI(title="keyledger notifier", version="0.1.0"))
     engine = notifier_engine(settings.db_url)
     transport = make_transport(settings)
