@@ -24,6 +24,9 @@ class ErrorCode(StrEnum):
     ALREADY_SUPER_ADMIN = "already_super_admin"
     NOT_SUPER_ADMIN = "not_super_admin"
     CONFLICT = "conflict"
+    IDEMPOTENCY_CONFLICT = "idempotency_conflict"  # a command id reused for another request
+    DEADLINE_EXCEEDED = "deadline_exceeded"  # reached the service after the client gave up
+    SUPERSEDED = "superseded"  # the key the command named is no longer the live one
     KEY_UNAVAILABLE = "key_unavailable"
     UNAVAILABLE = "unavailable"
     INTERNAL = "internal"
