@@ -92,7 +92,8 @@ async def test_unsynchronised_cli_rotates_replace_each_key_at_most_once(
     key, steps = first["key_id"], 0
     while key in chain:
         key, steps = chain[key], steps + 1
-    assert steps == len(printed) and key == live["result"]["key_id"]
+    assert steps == len(printed)
+    assert key == live["result"]["key_id"]
 
 
 async def test_the_key_query_shows_metadata_only_and_records_no_view(
@@ -103,7 +104,8 @@ async def test_the_key_query_shows_metadata_only_and_records_no_view(
         reply = await request_json("keys.query.key", {"account_id": account})
         unknown = await request_json("keys.query.key", {"account_id": "nobody"})
         bad = await request_json("keys.query.key", {"account_id": account, "x": 1})
-    assert reply["ok"] and key["key"] not in str(reply)
+    assert reply["ok"]
+    assert key["key"] not in str(reply)
     assert reply["result"]["key_id"] == key["key_id"]
     assert reply["result"]["created_by"] == "alice"
     assert unknown["error"]["code"] == "unknown_account"

@@ -44,7 +44,8 @@ def test_no_or_untrusted_header_means_no_via(headers: dict[str, str] | None) -> 
 
 def test_long_names_are_cut_to_the_audit_columns() -> None:
     found = via_of(header(acc="A" * 300, user="u" * 300))
-    assert found is not None and len(found.account) == len(found.user or "") == 128
+    assert found is not None
+    assert len(found.account) == len(found.user or "") == 128
 
 
 @pytest.mark.parametrize(
