@@ -21,6 +21,14 @@ class Contract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class Via(Contract):
+    """Who vouched for a command: the NATS account (and user) it came from through a service
+    import, as stamped by nats-server in the Nats-Request-Info header."""
+
+    account: str
+    user: str | None = None
+
+
 class Envelope(Contract, Generic[P]):
     """One event as stored on a stream; `hash` chains it to the previous event of its account."""
 
@@ -36,6 +44,16 @@ class Envelope(Contract, Generic[P]):
     prev_hash: str
     hash: str
     payload: P
+    via: Via | None = Field(
+        default=None,
+        description="the authenticated frontend the command came through; None: from inside "
+        "the services' own account, or an event older than this field",
+    )
+    request_digest: str | None = Field(
+        default=None,
+        description="sha-256 of the command that caused the event (verb and parameters, no "
+        "secrets): a reused command id is compared against it",
+    )
 
 
 def canonical_json(value: Any) -> bytes:

@@ -6,19 +6,21 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.envelope import Contract
+from contracts.envelope import Contract, Via
 from contracts.streams import StreamSpec
 
 ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
+KEY_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_GRACE_SECONDS = 30 * 24 * 3600
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID)]
 UserId = Annotated[str, Field(pattern=USER_ID)]
 Email = Annotated[str, Field(pattern=EMAIL)]
+KeyId = Annotated[str, Field(pattern=KEY_ID)]
 
 
 # --- events (payloads of Envelope on keys.events.<account_id>) ---------------------------
@@ -97,6 +99,11 @@ class Command(BaseModel):
         description="client-chosen; a retried command with the same id takes effect once",
     )
     correlation_id: Annotated[str, Field(max_length=128)] | None = None
+    deadline: AwareDatetime | None = Field(
+        default=None,
+        description="when the client stops waiting (UTC); a command that gets its turn later "
+        "is not executed and is answered deadline_exceeded. None: no deadline",
+    )
 
 
 class OpenAccount(Command):
@@ -133,12 +140,22 @@ class RotateKey(Command):
     actor: UserId
     confirm: bool = False
     grace_seconds: Annotated[int, Field(ge=0, le=MAX_GRACE_SECONDS)] = 0
+    expected_key_id: KeyId | None = Field(
+        default=None,
+        description="the key this command acts on (like If-Match); refused as superseded when "
+        "another key (or none) is live by then. None: whatever key is live",
+    )
 
 
 class DeactivateKey(Command):
     account_id: AccountId
     actor: UserId
     confirm: bool = False
+    expected_key_id: KeyId | None = Field(
+        default=None,
+        description="the key this command acts on (like If-Match); refused as superseded when "
+        "another key (or none) is live by then. None: whatever key is live",
+    )
 
 
 class Query(BaseModel):
@@ -153,6 +170,12 @@ class AuditQuery(Query):
     before: Annotated[int, Field(ge=1)] | None = Field(
         default=None, description="cursor: return entries with a sequence below this"
     )
+
+
+class KeyQuery(Query):
+    """The live key's metadata (never the key, and not recorded as a view)."""
+
+    account_id: AccountId
 
 
 class VerifyRequest(BaseModel):
@@ -187,6 +210,17 @@ class KeyResult(Contract):
     previous_key_grace_until: datetime | None = None
 
 
+class LiveKey(Contract):
+    """Reply to keys.query.key: what a person sees of the live key before acting on it."""
+
+    account_id: str
+    key_id: str
+    hint: str
+    created_at: datetime
+    created_by: str
+    recommended_rotation_at: datetime
+
+
 class DeactivateResult(Contract):
     account_id: str
     key_id: str
@@ -208,6 +242,7 @@ class AuditEntry(Contract):
     key_id: str | None = None
     key_hint: str | None = None
     user: str | None = None
+    via: Via | None = None
 
 
 class AuditPage(Contract):

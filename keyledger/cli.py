@@ -105,8 +105,16 @@ def _audit_line(item: dict[str, Any]) -> str:
         f"({item['key_hint']})" if item.get("key_hint") else "",
         f"user {item['user']}" if item.get("user") else "",
     ]
-    head = f"{iso(item['occurred_at'])}  #{item['sequence']:<4} {item['actor']:<16}"
+    head = f"{iso(item['occurred_at'])}  #{item['sequence']:<4} {_who(item):<16}"
     return f"{head} {item['action']:<15} {' '.join(d for d in details if d)}".rstrip()
+
+
+def _who(item: dict[str, Any]) -> str:
+    """ "alice via bob": the actor, and the frontend identity that vouched for the command."""
+    via = item.get("via")
+    if not isinstance(via, dict) or not via.get("account"):
+        return str(item["actor"])
+    return f"{item['actor']} via {via.get('user') or via['account']}"
 
 
 @app.command()

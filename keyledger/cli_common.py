@@ -45,7 +45,13 @@ DataDirOpt = Annotated[
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print one JSON document on stdout")]
 ActorOpt = Annotated[str, typer.Option("--as", help="the user acting (a super-admin)")]
-HINTS = {"confirmation_required": "nothing changed; pass --yes to confirm"}
+HINTS = {
+    "confirmation_required": "nothing changed; pass --yes to confirm",
+    "superseded": "nothing changed; the key was changed meanwhile: check it (`keyledger audit`) "
+    "and run the command again if it is still wanted",
+    "deadline_exceeded": "nothing changed; retry (if every command says so, check this "
+    "machine's clock)",
+}
 
 YesOpt = Annotated[bool, typer.Option("--yes", help="confirm: without it nothing changes")]
 

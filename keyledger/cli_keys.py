@@ -42,6 +42,23 @@ GraceOpt = Annotated[
     ),
 ]
 
+KeyIdOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--key-id",
+        help="act only if this is still the live key (default: the live key read just before)",
+    ),
+]
+
+
+async def _expected_key(client: Any, account: str, key_id: str | None) -> str:
+    """The key the person means: the one named, else the one live right now. The command
+    then names it, so a key another rotate has replaced in the meantime is refused as
+    superseded instead of being acted on (and no replaced key is ever printed)."""
+    if key_id is not None:
+        return key_id
+    return str((await client.live_key(account))["key_id"])
+
 
 def _account_lines(result: dict[str, Any]) -> list[str]:
     return labelled(
@@ -153,6 +170,7 @@ def key_rotate(
     actor: ActorOpt,
     yes: YesOpt = False,
     grace: GraceOpt = None,
+    key_id: KeyIdOpt = None,
     nats_url: NatsUrlOpt = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
@@ -160,7 +178,16 @@ def key_rotate(
     """Replace the key with a new one in one step; the old key stops (after --grace)."""
     target = Target(nats_url, data_dir, json_out)
     seconds = parse_duration(grace) if grace else 0
-    result = call(target, lambda c: c.rotate(account, actor, confirm=yes, grace_seconds=seconds))
+
+    async def rotate(client: Any) -> dict[str, Any]:
+        expected = await _expected_key(client, account, key_id)
+        return dict(
+            await client.rotate(
+                account, actor, confirm=yes, grace_seconds=seconds, expected_key_id=expected
+            )
+        )
+
+    result = call(target, rotate)
     show(target, result, _key_lines(result))
 
 
@@ -169,13 +196,19 @@ def key_deactivate(
     account: AccountArg,
     actor: ActorOpt,
     yes: YesOpt = False,
+    key_id: KeyIdOpt = None,
     nats_url: NatsUrlOpt = None,
     data_dir: DataDirOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Stop the key working; no new key is created."""
     target = Target(nats_url, data_dir, json_out)
-    result = call(target, lambda c: c.deactivate(account, actor, confirm=yes))
+
+    async def deactivate(client: Any) -> dict[str, Any]:
+        expected = await _expected_key(client, account, key_id)
+        return dict(await client.deactivate(account, actor, confirm=yes, expected_key_id=expected))
+
+    result = call(target, deactivate)
     lines = labelled(
         [
             ("deactivated", result["key_id"]),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
@@ -156,8 +157,14 @@ class KeyledgerClient:
         raise Refused(code, message)
 
     async def command(self, verb: str, command_id: str | None, **fields: Any) -> dict[str, Any]:
-        body = {"command_id": command_id or str(uuid4()), **fields}
+        """Send a command with the moment this client stops waiting for it as its deadline:
+        the service does not run a command that reaches it later (nobody would be told)."""
+        body = {"command_id": command_id or str(uuid4()), "deadline": self._deadline(), **fields}
         return await self.request(command_subject(verb), body)
+
+    def _deadline(self) -> str:
+        until = datetime.now(UTC) + timedelta(seconds=self.timeout)
+        return until.isoformat().replace("+00:00", "Z")
 
     async def open_account(
         self, account_id: str, owner: str, email: str, *, command_id: str | None = None
@@ -197,8 +204,11 @@ class KeyledgerClient:
         *,
         confirm: bool,
         grace_seconds: int = 0,
+        expected_key_id: str | None = None,
         command_id: str | None = None,
     ) -> dict[str, Any]:
+        """expected_key_id: the key the caller saw; refused as `superseded` if another is
+        live by then. None: rotate whatever key is live."""
         return await self.command(
             "rotate",
             command_id,
@@ -206,14 +216,31 @@ class KeyledgerClient:
             actor=actor,
             confirm=confirm,
             grace_seconds=grace_seconds,
+            **_expecting(expected_key_id),
         )
 
     async def deactivate(
-        self, account_id: str, actor: str, *, confirm: bool, command_id: str | None = None
+        self,
+        account_id: str,
+        actor: str,
+        *,
+        confirm: bool,
+        expected_key_id: str | None = None,
+        command_id: str | None = None,
     ) -> dict[str, Any]:
+        """expected_key_id: as for rotate."""
         return await self.command(
-            "deactivate", command_id, account_id=account_id, actor=actor, confirm=confirm
+            "deactivate",
+            command_id,
+            account_id=account_id,
+            actor=actor,
+            confirm=confirm,
+            **_expecting(expected_key_id),
         )
+
+    async def live_key(self, account_id: str) -> dict[str, Any]:
+        """The live key's id, hint, creation and creator: never the key, and not a view."""
+        return await self.request(query_subject("key"), {"account_id": account_id})
 
     async def audit(
         self, account_id: str, limit: int = 50, before: int | None = None
@@ -252,6 +279,11 @@ class KeyledgerClient:
         except (nats.errors.Error, TimeoutError, OSError) as exc:
             raise Unreachable(f"call not recorded: {_describe(exc)}") from None
         return not ack.duplicate
+
+
+def _expecting(key_id: str | None) -> dict[str, Any]:
+    # left out when unset: a service older than expected_key_id refuses unknown fields
+    return {"expected_key_id": key_id} if key_id is not None else {}
 
 
 def _describe(exc: BaseException) -> str:

@@ -72,8 +72,16 @@ def event_line(seq: int, raw: dict[str, Any] | None, why: str = "") -> str:
         when = str(raw.get("occurred_at"))
     return (
         f"{seq:>6}  {raw['stream_id']}  #{raw['sequence']:<4} {when}  "
-        f"{raw.get('actor', '?')}  {raw.get('type', '?')}  {summary(raw.get('payload'))}"
+        f"{raw.get('actor', '?')}{via_text(raw.get('via'))}  {raw.get('type', '?')}  "
+        f"{summary(raw.get('payload'))}"
     ).rstrip()
+
+
+def via_text(via: Any) -> str:
+    """ " via bob" (the frontend user, else its account) when the event records one."""
+    if not isinstance(via, dict) or not via.get("account"):
+        return ""
+    return f" via {via.get('user') or via['account']}"
 
 
 def summary(payload: Any) -> str:

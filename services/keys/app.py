@@ -20,6 +20,7 @@ from contracts.keys import (
     SERVICE_QUEUE,
     AuditQuery,
     Command,
+    KeyQuery,
     command_subject,
     query_subject,
 )
@@ -27,13 +28,15 @@ from services.common.natsauth import connect_options, make_broker
 from services.common.requests import parse, respond, wait_routable
 from services.common.sql import make_engine
 from services.keys import audit
+from services.keys.domain import live_key
 from services.keys.eventstore import EventStore
-from services.keys.handlers import Deps, handle
+from services.keys.handlers import Deps, catch_up, handle
 from services.keys.registry import Registry
 from services.keys.runtime import Runtime
 from services.keys.settings import KeysSettings
 from services.keys.store import create_schema
 from services.keys.vault import Vault, load_master_key
+from services.keys.via import via_of
 
 log = logging.getLogger("keyledger.keys")
 AUDIT_BATCH = 500
@@ -74,6 +77,7 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
     @app.after_startup
     async def announce() -> None:
         subjects = [command_subject(v) for v in COMMANDS] + [query_subject("audit")]
+        subjects.append(query_subject("key"))
         await wait_routable(runtime.connection, [*subjects, query_subject("health")])
         log.info("keys service ready on %s", settings.nats_url)
 
@@ -91,6 +95,17 @@ def create_app(settings: KeysSettings | None = None) -> FastStream:
             return await audit.query(engine, parse(AuditQuery, msg.body))
 
         return await respond("audit", work)
+
+    @broker.subscriber(query_subject("key"), queue=SERVICE_QUEUE)
+    async def key_query(msg: NatsMessage) -> bytes:
+        async def work() -> BaseModel:
+            query = parse(KeyQuery, msg.body)
+            # what another replica appended last counts: a rotate naming an older key
+            # would only be refused as superseded
+            await catch_up(query.account_id, deps)
+            return live_key(registry.state(query.account_id))
+
+        return await respond("key", work)
 
     @broker.subscriber(query_subject("health"), queue=SERVICE_QUEUE)
     async def health() -> bytes:
@@ -113,7 +128,8 @@ def _command_subscriber(
     )
     async def command(msg: NatsMessage) -> bytes:
         async def work() -> BaseModel:
-            return await handle(parse(model, msg.body), deps)  # type: ignore[arg-type]
+            command = parse(model, msg.body)
+            return await handle(command, deps, via_of(msg.headers))  # type: ignore[arg-type]
 
         return await respond(verb, work)
 

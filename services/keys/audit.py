@@ -10,6 +10,7 @@ from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.envelope import Via
 from contracts.keys import (
     AccountEvent,
     AccountOpened,
@@ -51,12 +52,28 @@ def audit_row(stream_seq: int, raw: dict[str, Any]) -> dict[str, Any]:
             row.update(action="rotated", key_id=key_id, key_hint=hint)
         case KeyDeactivated(key_id=key_id, hint=hint):
             row.update(action="deactivated", key_id=key_id, key_hint=hint or None)
-    return row | {
-        "account_id": raw["stream_id"],
-        "sequence": int(raw["sequence"]),
-        "stream_seq": stream_seq,
-        "occurred_at": as_utc(datetime.fromisoformat(raw["occurred_at"])),
-        "actor": str(raw["actor"]),
+    return (
+        row
+        | _via_columns(raw.get("via"))
+        | {
+            "account_id": raw["stream_id"],
+            "sequence": int(raw["sequence"]),
+            "stream_seq": stream_seq,
+            "occurred_at": as_utc(datetime.fromisoformat(raw["occurred_at"])),
+            "actor": str(raw["actor"]),
+        }
+    )
+
+
+def _via_columns(via: Any) -> dict[str, str | None]:
+    """An event without a readable via is logged without one rather than stalling the log."""
+    try:
+        found = Via.model_validate(via) if via is not None else None
+    except ValidationError:
+        found = None
+    return {
+        "via_account": found.account[:128] if found else None,
+        "via_user": found.user[:128] if found and found.user else None,
     }
 
 
@@ -113,6 +130,7 @@ async def query(engine: AsyncEngine, q: AuditQuery) -> AuditPage:
             key_id=r["key_id"],
             key_hint=r["key_hint"],
             user=r["user"],
+            via=Via(account=r["via_account"], user=r["via_user"]) if r["via_account"] else None,
         )
         for r in rows[: q.limit]
     ]

@@ -17,6 +17,7 @@ from contracts.keys import (
     KeyGenerated,
     KeyRotated,
     KeyViewed,
+    LiveKey,
     OpenAccount,
     RevealKey,
     RevokeSuperAdmin,
@@ -63,6 +64,15 @@ class ActiveKey:
 
 
 @dataclass(frozen=True, slots=True)
+class KeyChange:
+    """The last change of the live key: what a superseded command is told."""
+
+    action: str  # generated | rotated | deactivated
+    actor: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class AccountState:
     account_id: str
     version: int = 0
@@ -70,6 +80,7 @@ class AccountState:
     opened: bool = False
     admins: frozenset[str] = field(default_factory=frozenset)
     active: ActiveKey | None = None
+    key_change: KeyChange | None = None
 
 
 def recommended_rotation(in_use_since: datetime) -> datetime:
@@ -123,8 +134,9 @@ def decide(
         case RevealKey():
             active = _active(state)
             return KeyViewed(key_id=active.key_id, hint=active.hint)
-        case RotateKey(confirm=confirm, grace_seconds=grace):
+        case RotateKey(confirm=confirm, grace_seconds=grace, expected_key_id=expected):
             _confirmed(confirm, "rotate")
+            _still_live(state, expected)
             old = _active(state)
             fresh = _require(new_key)
             return KeyRotated(
@@ -134,8 +146,9 @@ def decide(
                 fingerprint=fresh.fingerprint,
                 grace_until=now + timedelta(seconds=grace) if grace else None,
             )
-        case DeactivateKey(confirm=confirm):
+        case DeactivateKey(confirm=confirm, expected_key_id=expected):
             _confirmed(confirm, "deactivate")
+            _still_live(state, expected)
             active = _active(state)
             return KeyDeactivated(key_id=active.key_id, hint=active.hint)
     raise AssertionError(f"unhandled command {type(command).__name__}")  # pragma: no cover
@@ -152,7 +165,7 @@ def evolve(
 ) -> AccountState:
     """Apply one stored event; envelope facts come in as arguments so this stays pure."""
     # one constructor call per event: replay folds millions of these
-    opened, admins, active = state.opened, state.admins, state.active
+    opened, admins, active, change = state.opened, state.admins, state.active, state.key_change
     match event:
         case AccountOpened(owner=owner):
             opened, admins = True, frozenset({owner})
@@ -162,15 +175,33 @@ def evolve(
             admins = admins - {user}
         case KeyGenerated(key_id=key_id, hint=hint, fingerprint=fp):
             active = ActiveKey(key_id, hint, fp, occurred_at, actor)
+            change = KeyChange("generated", actor, occurred_at)
         case KeyRotated(new_key_id=key_id, hint=hint, fingerprint=fp):
             active = ActiveKey(key_id, hint, fp, occurred_at, actor)
+            change = KeyChange("rotated", actor, occurred_at)
         case KeyDeactivated():
             active = None
+            change = KeyChange("deactivated", actor, occurred_at)
         case KeyViewed():
             pass
         case _:  # pragma: no cover
             raise AssertionError(f"unhandled event {type(event).__name__}")
-    return AccountState(state.account_id, sequence, event_hash, opened, admins, active)
+    return AccountState(state.account_id, sequence, event_hash, opened, admins, active, change)
+
+
+def live_key(state: AccountState) -> LiveKey:
+    """The live key as a person sees it before acting on it: no secret, no view recorded."""
+    if not state.opened:
+        raise DomainError(ErrorCode.UNKNOWN_ACCOUNT, f"no account {state.account_id}")
+    active = _active(state)
+    return LiveKey(
+        account_id=state.account_id,
+        key_id=active.key_id,
+        hint=active.hint,
+        created_at=active.in_use_since,
+        created_by=active.created_by,
+        recommended_rotation_at=recommended_rotation(active.in_use_since),
+    )
 
 
 def needs_new_key(command: KeyCommand) -> bool:
@@ -181,6 +212,27 @@ def _active(state: AccountState) -> ActiveKey:
     if state.active is None:
         raise DomainError(ErrorCode.NO_ACTIVE_KEY, f"account {state.account_id} has no active key")
     return state.active
+
+
+def _still_live(state: AccountState, expected: str | None) -> None:
+    """If-Match for keys: None means "whatever key is live" (what commands meant before)."""
+    if expected is None or (state.active is not None and state.active.key_id == expected):
+        return
+    change = state.key_change
+    how = f"{change.action} by {change.actor} at {_at(change)}" if change else ""
+    if state.active is not None:
+        now = f"{state.active.key_id} replaced it ({how})"
+    elif change is not None:
+        now = f"the account has no live key ({how})"
+    else:
+        now = "the account has no live key"
+    raise DomainError(
+        ErrorCode.SUPERSEDED, f"key {expected} is no longer the live key: {now}; nothing changed"
+    )
+
+
+def _at(change: KeyChange) -> str:
+    return change.at.isoformat().replace("+00:00", "Z")
 
 
 def _confirmed(confirm: bool, verb: str) -> None:

@@ -13,7 +13,7 @@ from nats.js import api
 from pydantic import BaseModel
 
 from contracts import keyformat
-from contracts.envelope import canonical_json, chain_hash
+from contracts.envelope import Via, canonical_json, chain_hash
 from contracts.keys import (
     EVENT_VERSION,
     AccountEvent,
@@ -26,6 +26,7 @@ from contracts.keys import (
     event_subject,
 )
 from contracts.replies import ErrorCode
+from services.keys.binding import check_deadline, check_reuse, request_digest
 from services.keys.domain import (
     AccountState,
     ActiveKey,
@@ -69,16 +70,23 @@ class Deps:
     locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
 
-async def handle(command: KeyCommand, deps: Deps) -> BaseModel:
-    """Run one command; commands on one account queue behind each other in this process."""
+async def handle(command: KeyCommand, deps: Deps, via: Via | None = None) -> BaseModel:
+    """Run one command; commands on one account queue behind each other in this process.
+
+    via: the authenticated frontend it came through (recorded on its event, and part of the
+    request its command id is bound to)."""
+    request = _Request(command, via, request_digest(command, via))
+    check_deadline(command, deps.clock())
     lock = deps.locks.setdefault(command.account_id, asyncio.Lock())
     async with lock:
+        # the turn may come after the client gave up: then nothing runs (no unseen reveal)
+        check_deadline(command, deps.clock())
         for _ in range(MAX_ATTEMPTS):
             # the account's position the decision below is based on (read with no await
             # between it and _attempt's own read of the state)
             seen = deps.registry.subject_seq.get(command.account_id, 0)
             try:
-                return await _attempt(command, deps)
+                return await _attempt(request, deps)
             except Conflict:
                 await catch_up(command.account_id, deps)
             except DomainError:
@@ -101,10 +109,19 @@ async def catch_up(account_id: str, deps: Deps) -> bool:
     return found
 
 
-async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:
+@dataclass(frozen=True, slots=True)
+class _Request:
+    command: KeyCommand
+    via: Via | None
+    digest: str
+
+
+async def _attempt(request: _Request, deps: Deps) -> BaseModel:
+    command = request.command
     account_id = command.account_id
     done = deps.registry.applied(account_id, command.command_id)
     if done is not None:
+        check_reuse(command, request.digest, done)
         return await _replayed(command, done, deps)
     # state and its concurrency token are read together, before any await can move them
     state = deps.registry.state(account_id)
@@ -113,7 +130,7 @@ async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:
     secret = deps.new_secret() if needs_new_key(command) else None
     new_key = _describe(secret, deps.new_id()) if secret else None
     event = decide(command, state, now=now, new_key=new_key)
-    raw = _envelope(command, state, event, now, deps.new_id())
+    raw = _envelope(request, state, event, now, deps.new_id())
     if secret and new_key:
         await deps.vault.put(account_id, new_key.key_id, secret)
     try:
@@ -150,7 +167,8 @@ async def _attempt(command: KeyCommand, deps: Deps) -> BaseModel:
     )
     if old_key:
         await deps.vault.destroy(old_key)
-    return await _result(command, after, Applied.of(event, now), deps, secret=secret)
+    done = Applied.of(event, now, raw["actor"], request.digest)
+    return await _result(command, after, done, deps, secret=secret)
 
 
 async def _replayed(command: KeyCommand, done: Applied, deps: Deps) -> BaseModel:
@@ -214,8 +232,9 @@ def _describe(secret: str, key_id: str) -> NewKey:
 
 
 def _envelope(
-    command: KeyCommand, state: AccountState, event: AccountEvent, now: datetime, event_id: str
+    request: _Request, state: AccountState, event: AccountEvent, now: datetime, event_id: str
 ) -> dict[str, Any]:
+    command = request.command
     actor = command.owner if isinstance(command, OpenAccount) else command.actor
     raw: dict[str, Any] = {
         "event_id": event_id,
@@ -229,6 +248,8 @@ def _envelope(
         "causation_id": command.command_id,
         "prev_hash": state.last_hash,
         "payload": event.model_dump(mode="json"),
+        "via": request.via.model_dump(mode="json") if request.via else None,
+        "request_digest": request.digest,
     }
     raw["hash"] = chain_hash(raw)
     return raw

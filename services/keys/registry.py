@@ -40,17 +40,27 @@ class Applied:
     occurred_at: datetime
     previous_key_id: str | None = None
     grace_until: datetime | None = None
+    actor: str = ""
+    digest: str | None = None  # the request the command id is bound to; None: an older event
 
     @staticmethod
-    def of(event: AccountEvent, occurred_at: datetime) -> Applied:
+    def of(
+        event: AccountEvent, occurred_at: datetime, actor: str = "", digest: str | None = None
+    ) -> Applied:
         match event:
             case KeyRotated():
                 return Applied(
-                    event.kind, event.new_key_id, occurred_at, event.old_key_id, event.grace_until
+                    event.kind,
+                    event.new_key_id,
+                    occurred_at,
+                    event.old_key_id,
+                    event.grace_until,
+                    actor,
+                    digest,
                 )
             case KeyGenerated() | KeyViewed() | KeyDeactivated():
-                return Applied(event.kind, event.key_id, occurred_at)
-        return Applied(event.kind, None, occurred_at)
+                return Applied(event.kind, event.key_id, occurred_at, actor=actor, digest=digest)
+        return Applied(event.kind, None, occurred_at, actor=actor, digest=digest)
 
 
 class Registry:
@@ -91,7 +101,8 @@ class Registry:
         self.subject_seq[account_id] = stream_seq
         self.last_seq = max(self.last_seq, stream_seq)
         if stream_seq > self.remember_after:
-            self._remember(account_id, raw["causation_id"], event, occurred_at)
+            done = Applied.of(event, occurred_at, raw["actor"], raw.get("request_digest"))
+            self._remember(account_id, raw["causation_id"], done)
         self._index_event(account_id, event)
         return True
 
@@ -140,9 +151,7 @@ class Registry:
             entry.status, entry.grace_until = "grace", grace_until
             self._grace.setdefault(account_id, []).append(entry)
 
-    def _remember(
-        self, account_id: str, command_id: str, event: AccountEvent, occurred_at: datetime
-    ) -> None:
-        self._recent[(account_id, command_id)] = Applied.of(event, occurred_at)
+    def _remember(self, account_id: str, command_id: str, done: Applied) -> None:
+        self._recent[(account_id, command_id)] = done
         if len(self._recent) > RECENT_COMMANDS:
             self._recent.popitem(last=False)

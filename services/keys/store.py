@@ -39,6 +39,8 @@ audit = Table(
     Column("key_id", String(64)),
     Column("key_hint", String(32)),
     Column("user", String(128)),
+    Column("via_account", String(128)),  # the frontend the command came through, if any
+    Column("via_user", String(128)),
 )
 
 tracking = Table(

@@ -36,6 +36,8 @@ METADATA = {
     "notifier": notifier_store.metadata,
     "calllog": calllog_store.metadata,
 }
+# columns added by revisions after the baseline (0001), per service
+ADDED_SINCE_BASELINE = {"keys": [("keys_audit", "via_account"), ("keys_audit", "via_user")]}
 each_service = pytest.mark.parametrize("service", SERVICES)
 Shape = dict[str, dict[str, Any]]
 
@@ -156,8 +158,10 @@ async def test_replica_processes_migrating_a_fresh_database_at_once_all_succeed(
         lines = [line for out in outputs for line in out.splitlines() if line.startswith(service)]
         # exactly one replica created each schema; the others found it at head
         assert sorted(lines) == [
-            f"{service}: at 0001 (head), nothing to do",
-        ] * (REPLICAS - 1) + [f"{service}: migrated from empty to 0001"], outputs
+            f"{service}: at {head_revision(service)} (head), nothing to do",
+        ] * (REPLICAS - 1) + [f"{service}: migrated from empty to {head_revision(service)}"], (
+            outputs
+        )
 
 
 async def test_replicas_migrating_in_one_process_at_once_all_succeed(db_url: str) -> None:
@@ -168,7 +172,8 @@ async def test_replicas_migrating_in_one_process_at_once_all_succeed(db_url: str
         for service in SERVICES:
             mine = [r for r in results if r.service == service]
             # exactly one replica created the schema; the others found it at head
-            assert sorted(r.before or "" for r in mine) == ["", "0001", "0001"]
+            head = head_revision(service)
+            assert sorted(r.before or "" for r in mine) == ["", head, head]
             assert {r.after for r in mine} == {head_revision(service)}
     finally:
         for engine in engines:
@@ -181,6 +186,9 @@ async def test_a_database_from_before_migrations_is_adopted_not_recreated(
 ) -> None:
     async with engine.begin() as conn:
         await conn.run_sync(METADATA[service].create_all)
+        # what create_all made back then had none of the columns later revisions add
+        for table, column in ADDED_SINCE_BASELINE.get(service, ()):
+            await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
     done = await upgrade_to_head(engine, service)
     assert (done.before, done.after) == (None, head_revision(service))
 
@@ -190,22 +198,22 @@ async def test_a_database_newer_than_this_build_is_refused(
     engine: AsyncEngine, service: str
 ) -> None:
     await upgrade_to_head(engine, service)
-    await set_revision(engine, service, "0002")
+    await set_revision(engine, service, "9999")
     with pytest.raises(SchemaTooNew) as refused:
         await upgrade_to_head(engine, service)
     assert str(refused.value) == (
-        f"database at {service} revision 0002 is newer than this build knows "
+        f"database at {service} revision 9999 is newer than this build knows "
         f"(head {head_revision(service)}); upgrade keyledger"
     )
-    assert await current_revision(engine, service) == "0002"  # left as it was
+    assert await current_revision(engine, service) == "9999"  # left as it was
 
 
 async def test_the_keys_service_refuses_to_start_on_a_newer_schema(
     engine: AsyncEngine,
 ) -> None:
     await keys_store.create_schema(engine)
-    await set_revision(engine, "keys", "0002")
-    with pytest.raises(SchemaTooNew, match="keys revision 0002"):
+    await set_revision(engine, "keys", "9999")
+    with pytest.raises(SchemaTooNew, match="keys revision 9999"):
         await keys_store.create_schema(engine)  # what the app's on_startup hook awaits
 
 
@@ -217,7 +225,7 @@ async def migrate_cli(*args: str) -> Result:
 async def test_the_migrate_command_upgrades_then_checks(db_url: str) -> None:
     behind = await migrate_cli("--db-url", db_url, "--check")
     assert behind.exit_code == 1
-    assert "keys: at empty, head 0001: behind" in behind.stdout
+    assert f"keys: at empty, head {head_revision('keys')}: behind" in behind.stdout
 
     first = await migrate_cli("--db-url", db_url)
     assert first.exit_code == 0, first.output
@@ -229,7 +237,7 @@ async def test_the_migrate_command_upgrades_then_checks(db_url: str) -> None:
 
     checked = await migrate_cli("--db-url", db_url, "--check")
     assert checked.exit_code == 0
-    assert checked.stdout.splitlines() == [f"{s}: at 0001 (head)" for s in SERVICES]
+    assert checked.stdout.splitlines() == [f"{s}: at {head_revision(s)} (head)" for s in SERVICES]
 
 
 async def test_the_migrate_command_reports_a_newer_schema(engine: AsyncEngine, db_url: str) -> None:
