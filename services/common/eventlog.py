@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 import orjson
 from nats.js import JetStreamContext, api
@@ -107,7 +107,7 @@ def envelope(stream: str, stored: Stored, reader: str) -> dict[str, Any] | None:
     if why is not None:
         skipped(stream, stored.stream_seq, stored.subject, why, reader)
         return None
-    return dict(raw)
+    return cast(dict[str, Any], raw)
 
 
 def skipped(stream: str, stream_seq: int, subject: str, why: str, reader: str) -> None:
