@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 from typing import Any
 
 from nats.aio.msg import Msg
@@ -15,8 +14,6 @@ from services.common.eventlog import Stored, envelope, reason, skipped
 from services.common.streams import stream_sequence
 from services.keys.domain import AccountState
 from services.keys.registry import RECENT_COMMANDS, Registry
-
-log = logging.getLogger(__name__)
 
 
 def absorb(registry: Registry, stored: Stored, reader: str) -> bool:
