@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from pathlib import Path
@@ -15,7 +14,6 @@ from keyledger import replay as replaying
 from keyledger.cli_calls import calls_app
 from keyledger.cli_cluster import cluster_app
 from keyledger.cli_common import (
-    EXIT_REFUSED,
     DataDirOpt,
     JsonOpt,
     NatsUrlOpt,
@@ -28,7 +26,7 @@ from keyledger.cli_health import health
 from keyledger.cli_keys import account_app, admin_app, key_app
 from keyledger.cli_migrate import migrate
 from keyledger.cli_notify import notifications_app, reminders_app
-from keyledger.replay_cli import replay_events
+from keyledger.replay_cli import replay_events, report
 
 # rich tracebacks with locals could print a key held in a local variable: keep them off
 app = typer.Typer(
@@ -143,22 +141,7 @@ def replay(
         lambda c: replay_events(c.nc, stream, subject, account, verify, target),
         identity="auditor",
     )
-    if outcome.problem is not None:
-        problem = outcome.problem
-        if target.json:
-            error = {"code": "chain_broken", "message": str(problem)}
-            typer.echo(json.dumps({"error": error, "problem": problem.as_dict()}))
-        typer.echo(f"error: chain_broken: {problem}", err=True)
-        raise typer.Exit(EXIT_REFUSED)
-    if target.json:
-        typer.echo(json.dumps(outcome.document(), ensure_ascii=False))
-    elif verify:
-        counted = f"{_count(outcome.events, 'event')} in {_count(outcome.accounts, 'account')}"
-        typer.echo(f"verified {counted}: OK")
-
-
-def _count(number: int, noun: str) -> str:
-    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+    report(outcome, target)  # exits 1 for a broken chain, 4 for foreign messages
 
 
 @contracts_app.command("export")

@@ -1,9 +1,10 @@
-"""Read an event stream from the start and verify every account's hash chain."""
+"""Read an event stream from the start, verify every account's hash chain, name foreign messages."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,18 +15,21 @@ from nats.js.errors import NotFoundError
 
 from contracts.envelope import GENESIS_HASH, chain_hash
 from contracts.keys import KEYS_STREAM
+from contracts.stored import envelope_problem
 
 DEFAULT_SUBJECT = "keys.events.>"
 READ_TIMEOUT = 10.0
 
 
-async def read_stream(
+async def read_messages(
     nc: Client, stream: str = KEYS_STREAM.name, subject_filter: str = DEFAULT_SUBJECT
-) -> AsyncIterator[tuple[int, bytes]]:
-    """(stream sequence, raw message) in order, up to the stream's end when reading began.
+) -> AsyncGenerator[tuple[int, str, bytes], None]:
+    """(stream sequence, subject, raw message) in order, up to the stream's end when reading
+    began.
 
     An ephemeral ordered consumer: no acks, nothing durable left behind, and it needs
-    only read access to the stream.
+    only read access to the stream. Close the generator (contextlib.aclosing) before the
+    connection when leaving it early, or its consumer is removed from a closed connection.
     """
     js = nc.jetstream()
     last = (await js.stream_info(stream)).state.last_seq
@@ -50,12 +54,38 @@ async def read_stream(
             seq = meta.sequence.stream
             if seq > last:
                 return  # appended after we began: not part of this replay
-            yield seq, msg.data
+            yield seq, msg.subject, msg.data
             # num_pending counts matching messages after this one, so 0 means the end
             if seq >= last or meta.num_pending == 0:
                 return
     finally:
-        await sub.unsubscribe()
+        if not nc.is_closed:
+            await sub.unsubscribe()
+
+
+async def read_stream(
+    nc: Client, stream: str = KEYS_STREAM.name, subject_filter: str = DEFAULT_SUBJECT
+) -> AsyncIterator[tuple[int, bytes]]:
+    """(stream sequence, raw message) in order: read_messages without the subjects."""
+    async with aclosing(read_messages(nc, stream, subject_filter)) as messages:
+        async for seq, _, data in messages:
+            yield seq, data
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A message that is not an event of the account its subject names: no chain counts it."""
+
+    stream_seq: int
+    subject: str | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f" on {self.subject}" if self.subject else ""
+        return f"stream sequence {self.stream_seq}{where}: not an event ({self.reason})"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"stream_seq": self.stream_seq, "subject": self.subject, "reason": self.reason}
 
 
 @dataclass(frozen=True)
@@ -84,19 +114,26 @@ class Problem:
 
 @dataclass
 class ChainChecker:
-    """Feeds events one by one so a caller can print while it verifies."""
+    """Feeds messages one by one so a caller can print while it verifies.
+
+    A foreign message (services.common.eventlog skips the same ones) becomes a finding,
+    and the chains of the real events around it are verified as if it were not there.
+    """
 
     events: int = 0
     heads: dict[str, tuple[int, str]] = field(default_factory=dict)  # account -> (seq, hash)
+    findings: list[Finding] = field(default_factory=list)
 
     @property
     def accounts(self) -> int:
         return len(self.heads)
 
-    def feed(self, stream_seq: int, data: bytes) -> Problem | None:
-        raw, why = parse_event(data)
+    def feed(self, stream_seq: int, data: bytes, subject: str | None = None) -> Problem | None:
+        """The chain break this event is, if any; `subject` None skips the subject check."""
+        raw, why = parse_event(data, subject)
         if raw is None:
-            return Problem(stream_seq, None, None, f"unparseable event: {why}")
+            self.findings.append(Finding(stream_seq, subject, why))
+            return None
         account, sequence = raw["stream_id"], raw["sequence"]
         expected_seq, expected_prev = self.heads.get(account, (0, GENESIS_HASH))
 
@@ -120,7 +157,8 @@ class ChainChecker:
 
 
 def verify_chain(events: Iterable[tuple[int, bytes]]) -> Problem | None:
-    """The first break in any account's chain, or None when every chain holds."""
+    """The first break in any account's chain, or None when every chain holds (messages
+    that are not events are findings, not breaks: see ChainChecker)."""
     checker = ChainChecker()
     for stream_seq, data in events:
         if (found := checker.feed(stream_seq, data)) is not None:
@@ -128,23 +166,14 @@ def verify_chain(events: Iterable[tuple[int, bytes]]) -> Problem | None:
     return None
 
 
-_REQUIRED: dict[str, type] = {"stream_id": str, "sequence": int, "prev_hash": str, "hash": str}
-
-
-def parse_event(data: bytes) -> tuple[dict[str, Any] | None, str]:
-    """The envelope as a dict, or None and why it cannot be checked."""
+def parse_event(data: bytes, subject: str | None = None) -> tuple[dict[str, Any] | None, str]:
+    """The envelope as a dict, or None and why it is not an event (contracts.stored)."""
     try:
         raw = json.loads(data)
     except ValueError:
         return None, "not JSON"
-    if not isinstance(raw, dict):
-        return None, "not a JSON object"
-    for name, kind in _REQUIRED.items():
-        value = raw.get(name)
-        # bool is an int subclass, and True is no sequence number
-        if not isinstance(value, kind) or isinstance(value, bool):
-            return None, f"field {name!r} missing or not {kind.__name__}"
-    return raw, ""
+    why = envelope_problem(raw, subject)
+    return (None, why) if why is not None else (raw, "")
 
 
 def _short(digest: Any) -> str:

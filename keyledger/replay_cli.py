@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,10 +11,14 @@ import typer
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
-from keyledger.cli_common import Target, iso
+from keyledger.cli_common import EXIT_REFUSED, Target, iso
 from keyledger.client import Refused, Unreachable
-from keyledger.replay import ChainChecker, Problem, parse_event, read_stream
+from keyledger.replay import ChainChecker, Finding, Problem, parse_event, read_messages
 
+# a broken chain is a refusal (1, as before); messages that are not events around intact
+# chains get a code of their own, so a script can tell "altered" from "needs a look"
+EXIT_CHAIN_BROKEN = EXIT_REFUSED
+EXIT_FOREIGN = 4
 SUMMARY_WIDTH = 160
 # long and of no use on screen; nothing in an event is secret, this is only brevity
 _NOT_SUMMARISED = {"kind", "fingerprint"}
@@ -23,17 +28,26 @@ _FIRST = ("owner", "user", "key_id", "old_key_id", "new_key_id", "hint", "grace_
 
 @dataclass
 class Outcome:
-    """What a replay saw: counts, the first broken event, and events kept for --json."""
+    """What a replay saw: counts, the first broken event, the messages that are not events,
+    and events kept for --json."""
 
     verified: bool
     events: int = 0
     accounts: int = 0
     problem: Problem | None = None
+    findings: list[Finding] = field(default_factory=list)
     kept: list[dict[str, Any]] = field(default_factory=list)
 
     def document(self) -> dict[str, Any]:
         check = {"events": self.events, "accounts": self.accounts, "ok": True}
-        return {"events": self.kept, "verified": check if self.verified else None}
+        return {
+            "events": self.kept,
+            "verified": check if self.verified else None,
+            "findings": self.found() if self.verified else None,
+        }
+
+    def found(self) -> list[dict[str, Any]]:
+        return [finding.as_dict() for finding in self.findings]
 
 
 async def replay_events(
@@ -41,25 +55,70 @@ async def replay_events(
 ) -> Outcome:
     """Print (or keep, with --json) each event of `account` (all when None); verify them all."""
     checker = ChainChecker()
-    outcome = Outcome(verified=verify)
+    outcome = Outcome(verified=verify, findings=checker.findings)
     try:
-        async for seq, data in read_stream(nc, stream, subject):
-            if verify and (problem := checker.feed(seq, data)) is not None:
-                outcome.problem = problem
-                return outcome
-            raw, why = parse_event(data)
-            if account is not None and (raw is None or raw["stream_id"] != account):
-                continue
-            if target.json:
-                outcome.kept.append({"stream_seq": seq, "event": raw, "unreadable": why or None})
-            else:
-                typer.echo(event_line(seq, raw, why))
+        # closed before the connection is, also when a broken chain ends the loop early
+        async with aclosing(read_messages(nc, stream, subject)) as messages:
+            async for seq, on, data in messages:
+                if verify and (problem := checker.feed(seq, data, on)) is not None:
+                    outcome.problem = problem
+                    return outcome
+                raw, why = parse_event(data, on)
+                if account is not None and (raw is None or raw["stream_id"] != account):
+                    continue
+                if target.json:
+                    kept = {"stream_seq": seq, "event": raw, "unreadable": why or None}
+                    outcome.kept.append(kept)
+                else:
+                    typer.echo(event_line(seq, raw, why))
     except NotFoundError:
         raise Refused("unknown_stream", f"there is no stream {stream}") from None
     except TimeoutError as exc:
         raise Unreachable(str(exc) or f"timed out reading stream {stream}") from None
     outcome.events, outcome.accounts = checker.events, checker.accounts
     return outcome
+
+
+def report(outcome: Outcome, target: Target) -> None:
+    """The end of a replay: the verdict, then exit 1 for a broken chain (foreign messages
+    or not), 4 for foreign messages around intact chains, 0 otherwise."""
+    for finding in outcome.findings:
+        typer.echo(f"foreign message: {finding}", err=True)
+    if outcome.problem is not None:
+        problem = outcome.problem
+        if target.json:
+            error = {"code": "chain_broken", "message": str(problem)}
+            document = {"error": error, "problem": problem.as_dict(), "findings": outcome.found()}
+            typer.echo(json.dumps(document, ensure_ascii=False))
+        typer.echo(f"error: chain_broken: {problem}", err=True)
+        raise typer.Exit(EXIT_CHAIN_BROKEN)
+    if target.json:
+        typer.echo(json.dumps(outcome.document(), ensure_ascii=False))
+    elif outcome.verified:
+        counted = f"{_count(outcome.events, 'event')} in {_count(outcome.accounts, 'account')}"
+        found = f", {_count(len(outcome.findings), 'foreign message')}"
+        typer.echo(f"verified {counted}: OK{found if outcome.findings else ''}")
+    if outcome.findings:
+        typer.echo(f"error: foreign_messages: {_foreign(outcome.findings)}", err=True)
+        raise typer.Exit(EXIT_FOREIGN)
+
+
+def _foreign(findings: list[Finding]) -> str:
+    first = findings[0].stream_seq
+    if len(findings) == 1:
+        return (
+            f"the message at stream sequence {first} is not an event of the account its "
+            "subject names; every reader skips it, and the chains around it are intact"
+        )
+    return (
+        f"{len(findings)} messages (the first at stream sequence {first}) are not events of "
+        "the accounts their subjects name; every reader skips them, and the chains around "
+        "them are intact"
+    )
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def event_line(seq: int, raw: dict[str, Any] | None, why: str = "") -> str:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from nats.js import api
 
-from services.keys.eventstore import Conflict
+from services.keys.eventstore import Conflict, Stored
 
 
 @dataclass
@@ -36,10 +36,10 @@ class FakeEvents:
         self.msg_ids[msg_id] = len(self.messages)
         return api.PubAck(stream="KEYS", seq=len(self.messages))
 
-    async def read_subject(self, subject: str, after_seq: int) -> AsyncIterator[tuple[int, bytes]]:
+    async def read_subject(self, subject: str, after_seq: int) -> AsyncIterator[Stored]:
         for seq, (s, data) in enumerate(self.messages, start=1):
             if s == subject and seq > after_seq:
-                yield seq, data
+                yield Stored(seq, s, data)
 
 
 @dataclass

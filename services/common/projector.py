@@ -16,6 +16,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from services.common.eventlog import Stored, envelope
 from services.common.pull import BatchPull
 from services.common.streams import stream_sequence
 from services.common.turn import Turn
@@ -53,9 +54,14 @@ class Projector:
         turn: Turn,
         batch: int = 500,
         ack_wait: float = 30.0,
+        envelopes: bool = False,
     ) -> None:
-        """position: the projection's last applied stream sequence (its tracking row)."""
+        """position: the projection's last applied stream sequence (its tracking row);
+        envelopes: the stream holds hash-chained events (KEYS, NOTIFY), so a message that
+        is not an event of the account its subject names reaches `apply` as None, reported
+        once (services.common.eventlog)."""
         self._js, self._nc = js, nc
+        self._envelopes = envelopes
         self._stream, self._subject, self._durable = stream, subject, durable
         self._apply, self._position, self._turn = apply, position, turn
         self._batch = batch
@@ -136,10 +142,10 @@ class Projector:
                     log.warning(
                         "%s: the database is behind the consumer; applied %d..%d from the stream",
                         self._durable,
-                        found[0][0],
-                        found[-1][0],
+                        found[0].stream_seq,
+                        found[-1].stream_seq,
                     )
-                    await self._apply([(seq, _json(data)) for seq, data in found])
+                    await self._apply([self._decode(stored) for stored in found])
             except Exception:
                 log.exception("%s: catching up from the stream failed; retrying", self._durable)
                 await asyncio.sleep(1.0)
@@ -151,7 +157,7 @@ class Projector:
             return 0.0
         fresh, through = await self._in_order(msgs)
         if fresh:
-            batch = [(seq, _json(data)) for seq, data in fresh]
+            batch = [self._decode(stored) for stored in fresh]
             try:
                 await self._apply(batch)
             except Exception:
@@ -170,7 +176,7 @@ class Projector:
             log.warning("%s: ack of %d lost (%r)", self._durable, stream_sequence(through), exc)
         return 0.0
 
-    async def _in_order(self, msgs: list[Msg]) -> tuple[list[tuple[int, bytes]], Msg | None]:
+    async def _in_order(self, msgs: list[Msg]) -> tuple[list[Stored], Msg | None]:
         """What to apply after the tracking row, in order and complete; and the message whose
         ack (AckPolicy ALL) covers all of it, None if nothing may be acknowledged.
 
@@ -181,7 +187,7 @@ class Projector:
         """
         msgs = sorted(msgs, key=stream_sequence)
         expected = await self._position() + 1
-        fresh: list[tuple[int, bytes]] = []
+        fresh: list[Stored] = []
         for msg in msgs:
             seq = stream_sequence(msg)
             if seq < expected:  # applied already (a redelivery), or twice in this batch
@@ -201,13 +207,13 @@ class Projector:
                     # more than a batch is missing: apply this much, acknowledge nothing
                     # (what was fetched comes back after ack_wait) and read on next turn
                     return fresh, None
-            fresh.append((seq, msg.data))
+            fresh.append(Stored(seq, msg.subject, msg.data))
             expected = seq + 1
         return fresh, msgs[-1]
 
-    async def _read(self, first: int, beyond: int, most: int) -> list[tuple[int, bytes]]:
+    async def _read(self, first: int, beyond: int, most: int) -> list[Stored]:
         """Up to `most` of the stream's messages for our subject in [first, beyond)."""
-        found: list[tuple[int, bytes]] = []
+        found: list[Stored] = []
         seq = first
         while seq < beyond and len(found) < most:
             try:
@@ -218,9 +224,14 @@ class Projector:
                 break
             if msg.seq is None or msg.seq >= beyond:
                 break
-            found.append((msg.seq, msg.data or b""))
+            found.append(Stored(msg.seq, msg.subject or self._subject, msg.data or b""))
             seq = msg.seq + 1
         return found
+
+    def _decode(self, stored: Stored) -> tuple[int, dict[str, Any] | None]:
+        if self._envelopes:
+            return stored.stream_seq, envelope(self._stream, stored, f"projection {self._durable}")
+        return stored.stream_seq, _json(stored.data)
 
 
 def _json(data: bytes) -> dict[str, Any] | None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime
 from typing import Any
 
@@ -12,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import Via
 from contracts.keys import (
+    KEYS_STREAM,
     AccountEvent,
     AccountOpened,
     AuditEntry,
@@ -23,12 +23,13 @@ from contracts.keys import (
     KeyViewed,
     SuperAdminGranted,
     SuperAdminRevoked,
+    event_subject,
 )
 from services.common import tracking as tracking_row
+from services.common.eventlog import reason, skipped
 from services.common.sql import as_utc, insert_ignore
 from services.keys.store import audit, tracking, vault
 
-log = logging.getLogger(__name__)
 PROJECTION = "keys-audit"
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
 
@@ -83,15 +84,15 @@ async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | N
         last = await tracking_row.last_seq(conn, tracking, PROJECTION)
         rows, retired = [], []
         for stream_seq, raw in batch:
-            if stream_seq <= last:
+            # None: not an event of its subject's account, reported once by the projector
+            if stream_seq <= last or raw is None:
                 continue
             try:
-                if raw is None:
-                    raise ValueError("not JSON")
                 row = audit_row(stream_seq, raw)
             except (ValidationError, ValueError, KeyError, TypeError) as exc:
-                log.error(
-                    "audit: skipped unreadable event at stream sequence %d: %s", stream_seq, exc
+                subject = event_subject(str(raw.get("stream_id")))
+                skipped(
+                    KEYS_STREAM.name, stream_seq, subject, reason(exc), f"projection {PROJECTION}"
                 )
                 continue
             rows.append(row)

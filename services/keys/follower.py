@@ -3,17 +3,52 @@
 from __future__ import annotations
 
 import asyncio
-import logging
+from typing import Any
 
-import orjson
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from contracts.keys import KEYS_STREAM
+from contracts.stored import account_of
+from services.common.eventlog import Stored, envelope, reason, skipped
 from services.common.streams import stream_sequence
+from services.keys.domain import AccountState
 from services.keys.registry import RECENT_COMMANDS, Registry
 
-log = logging.getLogger(__name__)
+
+def absorb(registry: Registry, stored: Stored, reader: str) -> bool:
+    """Fold one message read from KEYS into the registry; True if its account's position moved.
+
+    A message that is not the account's next event (not an envelope, another account's,
+    one that does not continue the chain, one that cannot be applied) is skipped, reported
+    once, and still moves the position: the next append expects the subject's last
+    sequence whatever that message holds, so it can never block the account.
+    """
+    account = account_of(stored.subject)
+    if stored.stream_seq <= registry.subject_seq.get(account, 0):
+        return False
+    raw = envelope(KEYS_STREAM.name, stored, reader)
+    if raw is not None:
+        why = breaks_chain(registry.state(account), raw)
+        if why is None:
+            try:
+                return registry.apply(stored.stream_seq, raw)
+            except Exception as exc:  # one message we cannot apply must not stop the others
+                why = reason(exc)
+        skipped(KEYS_STREAM.name, stored.stream_seq, stored.subject, why, reader)
+    return registry.skip(account, stored.stream_seq)
+
+
+def breaks_chain(state: AccountState, raw: dict[str, Any]) -> str | None:
+    """Why an envelope is not the account's next event; None when it continues the chain.
+
+    Only the service appends, always onto the state it holds, so a real event always
+    continues; a copy of an older event published again would otherwise roll the account
+    back (and revive a deactivated key in the verification index).
+    """
+    if raw["sequence"] != state.version + 1 or raw["prev_hash"] != state.last_hash:
+        return f"sequence {raw['sequence']} does not continue the chain at {state.version}"
+    return None
 
 
 class Follower:
@@ -51,10 +86,7 @@ class Follower:
 
     async def _on_message(self, msg: Msg) -> None:
         seq = stream_sequence(msg)
-        try:
-            self._registry.apply(seq, orjson.loads(msg.data))
-        except Exception as exc:  # an event we cannot read must not stop the others
-            log.error("skipped unreadable KEYS event at stream sequence %d: %s", seq, exc)
+        absorb(self._registry, Stored(seq, msg.subject, msg.data), "the keys follower")
         self.position = seq
         if seq >= self._target:  # waking the waiter per replayed message costs a task switch
             self._reached_target.set()

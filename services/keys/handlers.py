@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +39,7 @@ from services.keys.domain import (
     recommended_rotation,
 )
 from services.keys.eventstore import Conflict
+from services.keys.follower import absorb
 from services.keys.registry import Applied, Registry
 
 MAX_ATTEMPTS = 8
@@ -101,11 +101,14 @@ async def handle(command: KeyCommand, deps: Deps, via: Via | None = None) -> Bas
 
 
 async def catch_up(account_id: str, deps: Deps) -> bool:
-    """Read what other replicas appended to this account since we last saw it; any?"""
+    """Read what other replicas appended to this account since we last saw it; any?
+
+    A foreign message on the account's subject only moves its position (follower.absorb).
+    """
     after = deps.registry.subject_seq.get(account_id, 0)
     found = False
-    async for seq, data in deps.events.read_subject(event_subject(account_id), after):
-        found = deps.registry.apply(seq, json.loads(data)) or found
+    async for stored in deps.events.read_subject(event_subject(account_id), after):
+        found = absorb(deps.registry, stored, "the keys service's catch-up") or found
     return found
 
 

@@ -106,6 +106,18 @@ class Registry:
         self._index_event(account_id, event)
         return True
 
+    def skip(self, account_id: str, stream_seq: int) -> bool:
+        """Pass over a message on the account's subject that is not one of its events.
+
+        The account's position (the expected last subject sequence of its next append)
+        is the subject's last message whatever it holds; its state stays as it was.
+        """
+        if stream_seq <= self.subject_seq.get(account_id, 0):
+            return False
+        self.subject_seq[account_id] = stream_seq
+        self.last_seq = max(self.last_seq, stream_seq)
+        return True
+
     def verify(self, key: str, now: datetime) -> tuple[str | None, IndexEntry | None]:
         """(reason, entry): reason None means valid. Malformed keys never reach the index."""
         if not keyformat.is_well_formed(key):

@@ -77,6 +77,7 @@ class Runtime(OwnConnection):
             apply=lambda batch: audit.project(self._engine, batch),
             position=lambda: audit.position(self._engine),
             turn=turn_for(self._engine, audit.PROJECTION),
+            envelopes=True,
         )
         await self._projector.start()
         log.info(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -13,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.keys import (
+    KEYS_STREAM,
     AccountEvent,
     AccountOpened,
     KeyDeactivated,
@@ -20,12 +20,13 @@ from contracts.keys import (
     KeyRotated,
     SuperAdminGranted,
     SuperAdminRevoked,
+    event_subject,
 )
 from services.common import tracking as tracking_row
+from services.common.eventlog import reason, skipped
 from services.notifier.domain import FIRST_EMAIL, due_at
 from services.notifier.store import keys, people, tracking
 
-log = logging.getLogger("keyledger.notifier")
 PROJECTION = "notifier-keys"
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
 Batch = list[tuple[int, dict[str, Any] | None]]
@@ -84,19 +85,18 @@ def _key_row(account: str, key_id: str, hint: str, raw: dict[str, Any]) -> dict[
 
 
 def fold(batch: Batch, last: int) -> tuple[Fold, int]:
-    """Fold events after `last`; unreadable ones are logged with their sequence and skipped."""
+    """Fold events after `last`; any that cannot be applied is reported once and skipped."""
     folded, applied = Fold(), 0
     for stream_seq, raw in batch:
-        if stream_seq <= last:
+        # None: not an event of its subject's account, reported once by the projector
+        if stream_seq <= last or raw is None:
             continue
         try:
-            if raw is None:
-                raise ValueError("not a JSON object")
             folded.apply(raw)
             applied += 1
         except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            reason = str(exc).splitlines()[0][:200]
-            log.error("notifier: skipped event at KEYS stream sequence %d: %s", stream_seq, reason)
+            subject = event_subject(str(raw.get("stream_id")))
+            skipped(KEYS_STREAM.name, stream_seq, subject, reason(exc), f"projection {PROJECTION}")
     return folded, applied
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections import defaultdict
 from collections.abc import Callable
@@ -12,26 +11,28 @@ from datetime import datetime
 from typing import Any
 
 from nats.js import JetStreamContext
-from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
 from contracts.notifier import EVENT_VERSION, NOTIFY_STREAM, ReminderSent, event_subject
+from services.common import eventlog
+from services.common.eventlog import Conflict, EventLog
 from services.common.sql import as_utc
 from services.notifier.claims import DELIVERED, to_reminder
 from services.notifier.domain import Reminder, recommended_rotation
 from services.notifier.store import reminders
 
 log = logging.getLogger("keyledger.notifier")
-WRONG_LAST_SEQUENCE = 10071
+READER = "the notifier's publisher"
 ACTOR = "notifier"
 MAX_HEADS = 10_000
 
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """The last event on an account's subject: where the next one chains on."""
+    """Where an account's next event goes: after the subject's last message (whatever it
+    holds), chained onto the account's last event."""
 
     stream_seq: int
     sequence: int
@@ -81,17 +82,19 @@ class Publisher:
         self, engine: AsyncEngine, clock: Callable[[], datetime], *, parallel: int = 32
     ) -> None:
         self._engine, self._clock = engine, clock
-        self._js: JetStreamContext | None = None
+        self._log = EventLog(NOTIFY_STREAM)
+        self._bound = False
         self._heads: dict[str, Head] = {}
         self._parallel = asyncio.Semaphore(parallel)
 
     def bind(self, js: JetStreamContext) -> None:
-        self._js = js
+        self._log.bind(js)
+        self._bound = True
 
     async def run(self, batch: int = 500) -> int:
         """Publish every delivered reminder not yet on NOTIFY; returns how many went out."""
         total = 0
-        while self._js is not None:
+        while self._bound:
             async with self._engine.connect() as conn:
                 rows = (
                     await conn.execute(
@@ -134,22 +137,18 @@ class Publisher:
             return done
 
     async def _append(self, reminder: Reminder, delivered_at: datetime) -> None:
-        assert self._js is not None
         account, subject = reminder.account_id, event_subject(reminder.account_id)
         for _ in range(10):
             head = self._heads.get(account) or await self._load_head(subject)
             raw = envelope(reminder, delivered_at, head)
-            headers = {
-                "Nats-Msg-Id": reminder.reminder_id,
-                "Nats-Expected-Last-Subject-Sequence": str(head.stream_seq),
-            }
             try:
-                ack = await self._js.publish(
-                    subject, canonical_json(raw), stream=NOTIFY_STREAM.name, headers=headers
+                ack = await self._log.append(
+                    subject,
+                    canonical_json(raw),
+                    expected_subject_seq=head.stream_seq,
+                    msg_id=reminder.reminder_id,
                 )
-            except BadRequestError as exc:
-                if exc.err_code != WRONG_LAST_SEQUENCE:
-                    raise
+            except Conflict:
                 self._heads.pop(account, None)  # another replica appended: chain onto theirs
                 continue
             if len(self._heads) >= MAX_HEADS:
@@ -162,10 +161,25 @@ class Publisher:
         raise RuntimeError(f"{subject} kept changing while appending {reminder.reminder_id}")
 
     async def _load_head(self, subject: str) -> Head:
-        assert self._js is not None
-        try:
-            msg = await self._js.get_last_msg(NOTIFY_STREAM.name, subject, direct=True)
-        except NotFoundError:
+        last = await self._log.last(subject)
+        if last is None:
             return GENESIS
-        raw = json.loads(msg.data or b"{}")
-        return Head(int(msg.seq or 0), int(raw["sequence"]), str(raw["hash"]))
+        raw = eventlog.envelope(NOTIFY_STREAM.name, last, READER)
+        if raw is not None:
+            return Head(last.stream_seq, raw["sequence"], raw["hash"])
+        return await self._scan(subject)
+
+    async def _scan(self, subject: str) -> Head:
+        """The whole subject read to find its last event: only after a foreign message."""
+        head = GENESIS
+        async for stored in self._log.read_subject(subject, 0):
+            raw = eventlog.envelope(NOTIFY_STREAM.name, stored, READER)
+            if raw is None:
+                head = Head(stored.stream_seq, head.sequence, head.hash)
+            elif raw["sequence"] == head.sequence + 1 and raw["prev_hash"] == head.hash:
+                head = Head(stored.stream_seq, raw["sequence"], raw["hash"])
+            else:
+                why = f"sequence {raw['sequence']} does not continue the chain at {head.sequence}"
+                eventlog.skipped(NOTIFY_STREAM.name, stored.stream_seq, subject, why, READER)
+                head = Head(stored.stream_seq, head.sequence, head.hash)
+        return head

@@ -76,6 +76,7 @@ class Runtime(OwnConnection):
                 position=lambda: projection.position(self._engine),
                 turn=turn_for(self._engine, KEYS_DURABLE),
                 batch=KEYS_BATCH,
+                envelopes=True,
             )
             try:
                 await projector.start()

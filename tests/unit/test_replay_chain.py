@@ -1,4 +1,4 @@
-"""verify_chain: every way an auditor's replay can find a per-account hash chain broken."""
+"""verify_chain: every way a replay finds a hash chain broken, or a message that is no event."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
-from keyledger.replay import ChainChecker, Problem, verify_chain
+from keyledger.replay import ChainChecker, Finding, Problem, verify_chain
 
 Raw = dict[str, Any]
 
@@ -200,6 +200,7 @@ def test_only_the_first_problem_is_reported() -> None:
     [
         (b"not json", "not JSON"),
         (b"[1, 2]", "not a JSON object"),
+        (b'{"stream":"CALLS","seq":1}', "stream_id"),
         (json.dumps({"sequence": 1, "prev_hash": "0", "hash": "0"}).encode(), "stream_id"),
         (
             json.dumps({"stream_id": "a", "sequence": "1", "prev_hash": "0", "hash": "0"}).encode(),
@@ -212,23 +213,79 @@ def test_only_the_first_problem_is_reported() -> None:
             "sequence",
         ),
         (json.dumps({"stream_id": "a", "sequence": 1, "prev_hash": "0"}).encode(), "hash"),
+        (canonical_json({**chain("acme", 1)[0], "payload": "KeyViewed"}), "payload"),
+        (canonical_json({**chain("acme", 1)[0], "sequence": 0}), "positive"),
     ],
 )
-def test_unparseable_messages_are_reported(data: bytes, why: str) -> None:
-    good = stored(chain("acme", 2))
-    problem = verify_chain([*good, (3, data)])
+def test_a_message_that_is_not_an_event_is_a_finding_not_a_break(data: bytes, why: str) -> None:
+    checker = ChainChecker()
+    fed = [*stored(chain("acme", 2)), (3, data), *stored(chain("acme", 4)[2:], first_seq=4)]
+    assert [checker.feed(seq, raw, "keys.events.acme") for seq, raw in fed] == [None] * 5
+    assert (checker.events, checker.accounts) == (4, 1)
+    [finding] = checker.findings
+    assert (finding.stream_seq, finding.subject) == (3, "keys.events.acme")
+    assert why in finding.reason
+
+
+def test_another_accounts_envelope_on_a_subject_is_a_finding_in_neither_chain() -> None:
+    acme, globex = chain("acme", 2), chain("globex", 2)
+    checker = ChainChecker()
+    fed = [
+        (1, "keys.events.acme", acme[0]),
+        (2, "keys.events.globex", globex[0]),
+        (3, "keys.events.acme", globex[1]),  # globex's next event, on acme's subject
+        (4, "keys.events.acme", acme[1]),
+        (5, "keys.events.globex", rehash({**globex[1], "event_id": "again"})),
+    ]
+    problems = [checker.feed(seq, canonical_json(raw), on) for seq, on, raw in fed]
+    assert problems == [None] * 5
+    assert [(f.stream_seq, f.reason) for f in checker.findings] == [
+        (3, "its stream_id is not the account its subject names")
+    ]
+    assert (checker.events, checker.accounts) == (4, 2)
+
+
+def test_a_subject_with_more_tokens_names_no_account() -> None:
+    checker = ChainChecker()
+    assert checker.feed(1, canonical_json(chain("b", 1)[0]), "keys.events.a.b") is None
+    assert checker.events == 0
+    assert len(checker.findings) == 1
+
+
+def test_findings_do_not_hide_a_break_after_them() -> None:
+    events = chain("acme", 3)
+    events[2] = {**events[2], "actor": "mallory"}
+    checker = ChainChecker()
+    assert checker.feed(1, canonical_json(events[0]), "keys.events.acme") is None
+    assert checker.feed(2, b"junk", "keys.events.acme") is None
+    assert checker.feed(3, canonical_json(events[1]), "keys.events.acme") is None
+    problem = checker.feed(4, canonical_json(events[2]), "keys.events.acme")
     assert problem is not None
-    assert (problem.stream_seq, problem.account, problem.sequence) == (3, None, None)
-    assert "unparseable" in problem.reason
-    assert why in problem.reason
+    assert (problem.stream_seq, problem.sequence) == (4, 3)
+    assert [f.stream_seq for f in checker.findings] == [2]
+
+
+def test_verify_chain_counts_only_breaks() -> None:
+    assert verify_chain([*stored(chain("acme", 2)), (3, b"not json")]) is None
+
+
+def test_a_finding_names_its_stream_sequence_and_subject_and_never_its_content() -> None:
+    finding = Finding(9, "keys.events.victim", "not JSON")
+    assert str(finding) == "stream sequence 9 on keys.events.victim: not an event (not JSON)"
+    assert finding.as_dict() == {
+        "stream_seq": 9,
+        "subject": "keys.events.victim",
+        "reason": "not JSON",
+    }
+    checker = ChainChecker()
+    checker.feed(1, canonical_json({"stream_id": 1, "secret": "klk_s3cret"}), "keys.events.v")
+    assert "klk_s3cret" not in str(checker.findings[0])
 
 
 def test_problem_names_stream_sequence_account_and_sequence() -> None:
     text = str(Problem(7, "acme", 3, "something is wrong"))
     assert text == "stream sequence 7 (account acme, sequence 3): something is wrong"
-    assert str(Problem(8, None, None, "unparseable event: not JSON")).startswith(
-        "stream sequence 8: "
-    )
+    assert str(Problem(8, None, None, "something else")).startswith("stream sequence 8: ")
 
 
 def test_extra_fields_are_covered_by_the_hash() -> None:

@@ -20,6 +20,7 @@ from contracts.keys import (
     event_subject,
 )
 from services.keys.domain import DomainError
+from services.keys.eventstore import Stored
 from services.keys.handlers import Deps, handle
 from services.keys.registry import Registry
 from tests.fakes import FakeEvents, FakeVault
@@ -79,7 +80,7 @@ class FollowerFirst(FakeEvents):
 
     registry: Registry | None = None
 
-    async def read_subject(self, subject: str, after_seq: int) -> AsyncIterator[tuple[int, bytes]]:
+    async def read_subject(self, subject: str, after_seq: int) -> AsyncIterator[Stored]:
         assert self.registry is not None
         for seq, (_, data) in enumerate(self.messages, 1):
             self.registry.apply(seq, json.loads(data))

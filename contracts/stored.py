@@ -1,0 +1,76 @@
+"""Which stored messages are events: the envelope check every reader of KEYS and NOTIFY applies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# What every reader needs of an envelope, in the order a problem is reported; `version`
+# has a default and `via` is optional, so neither is required
+_FIELDS: tuple[tuple[str, type], ...] = (
+    ("stream_id", str),
+    ("sequence", int),
+    ("prev_hash", str),
+    ("hash", str),
+    ("event_id", str),
+    ("type", str),
+    ("occurred_at", str),
+    ("actor", str),
+    ("correlation_id", str),
+    ("causation_id", str),
+    ("payload", dict),
+)
+
+
+def account_of(subject: str) -> str:
+    """The aggregate a subject names: `keys.events.acme` and `notify.events.acme` name acme.
+
+    Whatever follows the first `.events.`, dots included: no account id has a dot, so a
+    message on `keys.events.a.b` never counts as an event of any account.
+    """
+    return subject.partition(".events.")[2]
+
+
+def envelope_problem(raw: Any, subject: str | None = None) -> str | None:
+    """Why a parsed message is not an event of the account its subject names; None if it is.
+
+    The reason never quotes the message: a foreign message may hold anything, a secret too.
+    """
+    # the common case in one expression: every replay runs it once per event
+    if type(raw) is dict:
+        get = raw.get
+        sequence = get("sequence")
+        if (
+            type(sequence) is int
+            and sequence >= 1
+            and type(get("stream_id")) is str
+            and type(get("prev_hash")) is str
+            and type(get("hash")) is str
+            and type(get("event_id")) is str
+            and type(get("type")) is str
+            and type(get("occurred_at")) is str
+            and type(get("actor")) is str
+            and type(get("correlation_id")) is str
+            and type(get("causation_id")) is str
+            and type(get("payload")) is dict
+            and (subject is None or raw["stream_id"] == account_of(subject))
+        ):
+            return None
+    return _why(raw, subject)
+
+
+def _why(raw: Any, subject: str | None) -> str:
+    if not isinstance(raw, dict):
+        return "not a JSON object"
+    for name, kind in _FIELDS:
+        value = raw.get(name)
+        # bool is an int subclass, and True is no sequence number
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"field {name!r} missing or not {_KIND_NAMES.get(kind, kind.__name__)}"
+    if raw["sequence"] < 1:
+        return "field 'sequence' is not a positive integer"
+    if subject is not None and raw["stream_id"] != account_of(subject):
+        return "its stream_id is not the account its subject names"
+    return "not an envelope"  # a subclass of str or dict, which no JSON parser returns
+
+
+_KIND_NAMES = {dict: "an object", str: "str", int: "int"}
