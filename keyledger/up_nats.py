@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from keyledger import natsauth
+from keyledger.natsaccounts import render_accounts
 from keyledger.natscluster import NatsCluster
 from keyledger.natsserver import NatsServer
 from keyledger.up_console import err, report, say
@@ -15,9 +16,15 @@ from services.common.natsauth import Credentials, Options, env_credentials, opti
 
 
 def authorization(credentials: Mapping[str, Credentials]) -> str:
-    """The nats-server authorization block: one user per generated identity."""
+    """The nats-server accounts block: one user per generated identity and operator."""
     passwords = {identity: found.password for identity, found in credentials.items()}
-    return natsauth.render_authorization(passwords)
+    return render_accounts(passwords)
+
+
+def current_authorization(data_dir: Path) -> str:
+    """The block for the identities and operators in the data dir now: a restarted server
+    knows the operators added since `up` began."""
+    return authorization(natsauth.ensure_credentials(data_dir))
 
 
 def nats_options(credentials: Mapping[str, Credentials], identity: str) -> Options:
@@ -46,7 +53,7 @@ class LocalNats:
                 data_dir / "cluster",
                 nodes=nodes,
                 die_with_parent=True,
-                authorization=authorization(credentials),
+                authorization=lambda: current_authorization(data_dir),
             )
             return cls(data_dir, cluster.nodes, cluster)
         server = NatsServer.start(
@@ -54,7 +61,7 @@ class LocalNats:
             port=port,
             log_file=data_dir / "nats-server.log",
             die_with_parent=True,
-            authorization=authorization(credentials),
+            authorization=lambda: current_authorization(data_dir),
         )
         return cls(data_dir, [server])
 
