@@ -21,6 +21,14 @@ from services.common.natsauth import inbox_prefix, read_credentials
 from tests.integration.up_process import up_dev
 
 STREAMS = (KEYS, CALLS, NOTIFY)
+OPERATOR = "bob"
+
+
+def add_operator(system: System, name: str) -> str:
+    """`keyledger operator add NAME` on the running system; its output."""
+    result = CliRunner().invoke(app, ["operator", "add", name, "--data-dir", str(system.data_dir)])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result.stdout
 
 
 @dataclass(frozen=True)
@@ -31,9 +39,12 @@ class System:
     url: str
     banner: str
 
-    def cli(self, *args: str) -> Any:
-        """`keyledger ARGS --json` in-process: as `cli`, or as `auditor` for replay."""
-        result = CliRunner().invoke(app, [*args, "--data-dir", str(self.data_dir), "--json"])
+    def cli(self, *args: str, operator: str | None = None) -> Any:
+        """`keyledger ARGS --json` in-process: as `cli` (or `operator`), as `auditor` for
+        replay."""
+        chosen = ["--operator", operator] if operator else []
+        argv = [*chosen, *args, "--data-dir", str(self.data_dir), "--json"]
+        result = CliRunner().invoke(app, argv)
         assert result.exit_code == 0, (result.stdout, result.stderr)
         return json.loads(result.stdout)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from keyledger import natsauth
 from keyledger.client import Unreachable, discover_credentials
-from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from keyledger.natsaccounts import render_accounts
 from keyledger.natsauth import DESTRUCTIVE, IDENTITIES, ensure_credentials, grants
 from keyledger.natsconfig import Var
@@ -124,11 +124,13 @@ def test_requests_cross_with_the_requester_named_and_only_where_imported() -> No
     gateways, frontends = _account_block(block, GATEWAYS), _account_block(block, FRONTENDS)
     for subject in ("keys.verify", "calls.recorded.>"):
         assert f'subject: "{subject}"}}, share: true}}' in gateways
-    assert "keys.cmd" not in gateways and "calls.recorded" not in frontends
+    assert "keys.cmd" not in gateways
+    assert "calls.recorded" not in frontends
     for subject in ("keys.verify", "keys.cmd.>", "keys.query.>", "notify.cmd.>", "calls.query.>"):
         assert f'subject: "{subject}"}}, share: true}}' in frontends
     auditors = _account_block(block, AUDITORS)
-    assert "share" not in auditors and "keys." not in auditors
+    assert "share" not in auditors
+    assert "keys." not in auditors
     # the auditors reach the services' JetStream API only under a prefix of their own
     assert auditors.count(f'to: "{natsauth.ORIGIN_API}.') == 6
     assert "jetstream" not in gateways + frontends
@@ -136,18 +138,21 @@ def test_requests_cross_with_the_requester_named_and_only_where_imported() -> No
 
 def test_operators_get_their_own_inbox_and_names_that_cannot_clash() -> None:
     bob = natsauth.grant_of("bob")
-    assert bob is not None and bob.subscribe == ("_INBOX_bob.>",)
+    assert bob is not None
+    assert bob.subscribe == ("_INBOX_bob.>",)
     assert bob.publish == natsauth.operator_grant("cli").publish
     for name in ("keys", "admin", "auditor", "Bob", "a.b", "x>", "*", "", "-a", "a" * 33):
         assert not natsauth.is_operator(name), name
-    assert natsauth.is_operator("cli") and natsauth.is_operator("ops-1_x")
+    assert natsauth.is_operator("cli")
+    assert natsauth.is_operator("ops-1_x")
 
 
 def test_new_operators_are_found_in_the_data_dir(tmp_path: Path) -> None:
     made = natsauth.make_credentials(tmp_path, "bob")
     assert natsauth.operators(tmp_path) == ["bob"]
     found = ensure_credentials(tmp_path)
-    assert found["bob"] == made and set(found) == {*IDENTITIES, "bob"}
+    assert found["bob"] == made
+    assert set(found) == {*IDENTITIES, "bob"}
     assert natsauth.operators(tmp_path) == ["bob", "cli"]
     with pytest.raises(FileExistsError):
         natsauth.make_credentials(tmp_path, "bob")
