@@ -127,11 +127,15 @@ async def snapshot(js: JetStreamContext) -> dict[str, StreamState]:
     return found
 
 
-def unchanged(before: dict[str, StreamState], after: dict[str, StreamState]) -> list[str]:
+def unchanged(
+    before: dict[str, StreamState],
+    after: dict[str, StreamState],
+    streams: tuple[str, ...] = STREAMS,
+) -> list[str]:
     """What changed; ephemeral consumers of earlier reads may expire meanwhile, so only a
     consumer that appeared counts."""
     problems = []
-    for name in STREAMS:
+    for name in streams:
         was, now = before[name], after[name]
         if (was.messages, was.last_seq, was.settings) != (now.messages, now.last_seq, now.settings):
             problems.append(f"{name}: {was} -> {now}")
