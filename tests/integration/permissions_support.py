@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,9 +15,15 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from typer.testing import CliRunner
 
+from contracts.calllog import CALLS_STREAM
+from contracts.keys import KEYS_STREAM
+from contracts.notifier import NOTIFY_STREAM
 from keyledger.cli import app
-from keyledger.natsauth import CALLS, KEYS, NOTIFY, credentials_file
+from keyledger.natsaccounts import render_accounts
+from keyledger.natsauth import CALLS, KEYS, NOTIFY, credentials_file, ensure_credentials
+from keyledger.natsserver import NatsServer
 from services.common.natsauth import inbox_prefix, read_credentials
+from services.common.streams import ensure_stream
 from tests.integration.up_process import up_dev
 
 STREAMS = (KEYS, CALLS, NOTIFY)
@@ -142,3 +148,17 @@ def unchanged(
         if was.durables != now.durables or not now.consumers <= was.consumers:
             problems.append(f"{name} consumers: {was.consumers} -> {now.consumers}")
     return problems
+
+
+@pytest.fixture
+async def bare(tmp_path: Path) -> AsyncIterator[System]:
+    """A server with the generated users and the three streams, and nothing else."""
+    passwords = {i: found.password for i, found in ensure_credentials(tmp_path).items()}
+    auth = render_accounts(passwords)
+    with NatsServer.start(tmp_path / "js", authorization=auth, die_with_parent=True) as server:
+        where = System(tmp_path, server.url, "")
+        admin = await connect(where, "admin")
+        for spec in (KEYS_STREAM, CALLS_STREAM, NOTIFY_STREAM):
+            await ensure_stream(admin.nc.jetstream(), spec)
+        await admin.nc.close()
+        yield where

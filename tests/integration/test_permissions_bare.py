@@ -5,38 +5,18 @@ reads its account's copies of the streams, long ones too."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-from contracts.calllog import CALLS_STREAM
-from contracts.keys import KEYS_STREAM
-from contracts.notifier import NOTIFY_STREAM
 from keyledger.auditcopy import ensure_copies
-from keyledger.natsaccounts import render_accounts
-from keyledger.natsauth import CALLS, KEYS, NOTIFY, ORIGIN_API, ensure_credentials
-from keyledger.natsserver import NatsServer
+from keyledger.natsauth import CALLS, KEYS, NOTIFY, ORIGIN_API
 from keyledger.replay import read_stream
-from services.common.streams import ensure_stream
+from tests.integration import permissions_support
 from tests.integration.permissions_support import System, connect
 
 pytestmark = pytest.mark.nats
 JS = "$JS.API"
-
-
-@pytest.fixture
-async def bare(tmp_path: Path) -> AsyncIterator[System]:
-    """A server with the generated users and the three streams, and nothing else."""
-    passwords = {i: found.password for i, found in ensure_credentials(tmp_path).items()}
-    auth = render_accounts(passwords)
-    with NatsServer.start(tmp_path / "js", authorization=auth, die_with_parent=True) as server:
-        where = System(tmp_path, server.url, "")
-        admin = await connect(where, "admin")
-        for spec in (KEYS_STREAM, CALLS_STREAM, NOTIFY_STREAM):
-            await ensure_stream(admin.nc.jetstream(), spec)
-        await admin.nc.close()
-        yield where
+bare = permissions_support.bare  # bound by name so pytest finds the fixture here
 
 
 @pytest.mark.parametrize("aimed_at", ["keys.events.victim", "notify.events.victim"])
