@@ -8,7 +8,7 @@ import time
 
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from keyledger.natsaccounts import DELIVER
 from keyledger.natsauth import AUDITED, ORIGIN_API
@@ -21,8 +21,9 @@ class CopyMismatch(RuntimeError):
     """A stream by a copy's name exists in AUDITORS but does not copy the original."""
 
 
-def copy_config(stream: str, replicas: int) -> api.StreamConfig:
-    """No subjects: nothing published in AUDITORS lands in a copy, only what it sources."""
+def copy_config(stream: str, replicas: int, max_age: float | None = None) -> api.StreamConfig:
+    """No subjects: nothing published in AUDITORS lands in a copy, only what it sources.
+    It keeps what its original keeps (CALLS ages out; KEYS and NOTIFY keep everything)."""
     return api.StreamConfig(
         name=stream,
         subjects=[],
@@ -33,6 +34,7 @@ def copy_config(stream: str, replicas: int) -> api.StreamConfig:
         ],
         storage=api.StorageType.FILE,
         num_replicas=replicas,
+        max_age=max_age,
         deny_delete=True,
         deny_purge=True,
         allow_direct=True,
@@ -44,7 +46,9 @@ async def _origin(nc: Client, stream: str) -> api.StreamInfo:
     reply = await nc.request(f"{ORIGIN_API}.STREAM.INFO.{stream}", b"", timeout=5.0)
     found = json.loads(reply.data)
     if "error" in found:
-        raise NotFoundError(description=f"{stream}: {found['error'].get('description')}")
+        error = found["error"]
+        raised = NotFoundError if error.get("code") == 404 else APIError
+        raise raised(code=error.get("code"), description=f"{stream}: {error.get('description')}")
     info: api.StreamInfo = api.StreamInfo.from_response(found)
     return info
 
@@ -52,7 +56,7 @@ async def _origin(nc: Client, stream: str) -> api.StreamInfo:
 async def ensure_copy(nc: Client, js: JetStreamContext, stream: str) -> api.StreamInfo:
     """Create the copy when missing; refuse one that copies something else."""
     origin = await _origin(nc, stream)
-    wanted = copy_config(stream, origin.config.num_replicas or 1)
+    wanted = copy_config(stream, origin.config.num_replicas or 1, origin.config.max_age)
     try:
         have = (await js.stream_info(stream)).config
     except NotFoundError:
@@ -85,11 +89,15 @@ async def caught_up(js: JetStreamContext, stream: str, origin_last: int) -> bool
 
 
 async def ensure_copies(nc: Client, within: float = CATCH_UP_TIMEOUT) -> None:
-    """Every copy exists and holds at least what its original held when we looked."""
+    """Every copy exists and holds at least what its original held when we looked; a
+    stream the services have not declared yet gets its copy on a later call."""
     js = nc.jetstream()
     deadline = time.monotonic() + within
     for stream in AUDITED:
-        origin = await ensure_copy(nc, js, stream)
+        try:
+            origin = await ensure_copy(nc, js, stream)
+        except NotFoundError:
+            continue
         while not await caught_up(js, stream, origin.state.last_seq):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the auditors' copy of {stream} is still catching up")

@@ -5,12 +5,19 @@ reads its account's copies of the streams, long ones too."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+from nats.js.errors import NotFoundError
 
-from keyledger.auditcopy import ensure_copies
-from keyledger.natsauth import CALLS, KEYS, NOTIFY, ORIGIN_API
+from contracts.calllog import CALLS_STREAM
+from contracts.notifier import NOTIFY_STREAM
+from keyledger.auditcopy import CopyMismatch, ensure_copies
+from keyledger.natsaccounts import render_accounts
+from keyledger.natsauth import CALLS, KEYS, NOTIFY, ORIGIN_API, ensure_credentials
+from keyledger.natsserver import NatsServer
 from keyledger.replay import read_stream
+from services.common.streams import ensure_stream
 from tests.integration import permissions_support
 from tests.integration.permissions_support import System, connect
 
@@ -87,3 +94,29 @@ async def test_the_copy_follows_and_stores_nothing_published_in_the_auditors_acc
     finally:
         await auditor.nc.close()
         await admin.nc.close()
+
+
+async def test_copies_keep_what_the_originals_keep_and_a_foreign_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    passwords = {i: found.password for i, found in ensure_credentials(tmp_path).items()}
+    auth = render_accounts(passwords)
+    with NatsServer.start(tmp_path / "js", authorization=auth, die_with_parent=True) as server:
+        where = System(tmp_path, server.url, "")
+        admin, auditor = await connect(where, "admin"), await connect(where, "auditor")
+        try:
+            for spec in (CALLS_STREAM, NOTIFY_STREAM):
+                await ensure_stream(admin.nc.jetstream(), spec)
+            mine = auditor.nc.jetstream()
+            # an auditor's own stream by a copy's name, which would copy nothing
+            await mine.add_stream(name=NOTIFY, subjects=["mine.>"])
+            with pytest.raises(CopyMismatch, match="not a copy"):
+                await ensure_copies(auditor.nc)
+            calls = await mine.stream_info(CALLS)
+            assert calls.config.max_age == CALLS_STREAM.max_age_seconds
+            assert calls.config.subjects in (None, [])
+            with pytest.raises(NotFoundError):  # KEYS is not declared yet: no copy either
+                await mine.stream_info(KEYS)
+        finally:
+            await auditor.nc.close()
+            await admin.nc.close()
