@@ -62,7 +62,7 @@ def choose_operator(
         typer.Option(
             "--operator",
             envvar=cli_common.OPERATOR_VAR,
-            help="act as this operator (credentials/NAME.json) [default: cli]",
+            help="act as this operator (credentials/NAME.json; default: cli)",
         ),
     ] = None,
 ) -> None:

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.accounts import SERVICES
 from keyledger import natsauth
 from keyledger.natsaccounts import render_accounts
 from keyledger.natscluster import NatsCluster
@@ -34,6 +35,16 @@ def nats_options(credentials: Mapping[str, Credentials], identity: str) -> Optio
     return options(env_credentials(os.environ))
 
 
+def adopt_single_account_store(store_dir: Path) -> None:
+    """A data dir from before the accounts kept its streams in NATS's global account `$G`;
+    a stopped server's streams move with their folder, so SERVICES takes them over (a
+    local cluster's store names its accounts in its Raft log too: start that one afresh)."""
+    old, new = store_dir / "jetstream" / "$G", store_dir / "jetstream" / SERVICES
+    if old.is_dir() and not new.exists():
+        old.rename(new)
+        say(f"moved the streams of {old} to the {SERVICES} account")
+
+
 @dataclass
 class LocalNats:
     """The NATS `up` runs itself: one nats-server, or a local cluster of several."""
@@ -56,6 +67,7 @@ class LocalNats:
                 authorization=lambda: current_authorization(data_dir),
             )
             return cls(data_dir, cluster.nodes, cluster)
+        adopt_single_account_store(data_dir / "jetstream")
         server = NatsServer.start(
             data_dir / "jetstream",
             port=port,
