@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from contracts.keys import ACCOUNT_ID, event_subject
+from keyledger import cli_common
 from keyledger import replay as replaying
 from keyledger.cli_calls import calls_app
 from keyledger.cli_cluster import cluster_app
@@ -26,6 +27,7 @@ from keyledger.cli_health import health
 from keyledger.cli_keys import account_app, admin_app, key_app
 from keyledger.cli_migrate import migrate
 from keyledger.cli_notify import notifications_app, reminders_app
+from keyledger.cli_operator import operator_app
 from keyledger.replay_cli import replay_events, report
 
 # rich tracebacks with locals could print a key held in a local variable: keep them off
@@ -44,10 +46,26 @@ app.add_typer(calls_app, name="calls")
 app.add_typer(cluster_app, name="cluster")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(reminders_app, name="reminders")
+app.add_typer(operator_app, name="operator")
 app.command()(migrate)
 app.command()(health)
 
 AUDIT_PAGE_MAX = 500
+
+
+@app.callback()
+def choose_operator(
+    operator: Annotated[
+        str | None,
+        typer.Option(
+            "--operator",
+            envvar=cli_common.OPERATOR_VAR,
+            help="act as this operator (credentials/NAME.json; default: cli)",
+        ),
+    ] = None,
+) -> None:
+    """keyledger: event-sourced API keys on NATS JetStream."""
+    cli_common.CHOSEN.operator = operator
 
 
 @app.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
@@ -12,8 +13,10 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
+from nats.errors import Error as NatsError
 
 from contracts.keys import MAX_GRACE_SECONDS
+from keyledger.auditcopy import CopyMismatch, ensure_copies
 from keyledger.client import (
     DEFAULT_TIMEOUT,
     KeyledgerClient,
@@ -22,6 +25,8 @@ from keyledger.client import (
     discover_credentials,
     discover_nats_url,
 )
+from keyledger.natsauth import DEFAULT_OPERATOR
+from services.common.natsauth import FILE_VAR
 
 T = TypeVar("T")
 
@@ -76,15 +81,51 @@ def run_async(target: Target, work: Callable[[], Coroutine[Any, Any, T]]) -> T:
         fail(target, "unreachable", str(exc), EXIT_UNREACHABLE)
 
 
+@dataclass
+class Choice:
+    """The operator named by `keyledger --operator NAME` (the root callback sets it)."""
+
+    operator: str | None = None
+
+
+CHOSEN = Choice()
+AUDITOR = "auditor"
+OPERATOR_VAR = "KEYLEDGER_OPERATOR"
+
+
+def chosen_operator(given: str | None = None) -> str:
+    """--operator NAME > KEYLEDGER_OPERATOR > the operator `keyledger up` made (cli).
+
+    KEYLEDGER_NATS_CREDENTIALS_FILE (or _USER + _PASSWORD), when set, still wins over the
+    file this picks in the data dir.
+    """
+    return given or os.environ.get(OPERATOR_VAR) or DEFAULT_OPERATOR
+
+
 async def connect(
     target: Target, identity: str = "cli", request_timeout: float = DEFAULT_TIMEOUT
 ) -> KeyledgerClient:
-    """A client connected as `identity`: `cli` for commands, `auditor` for reading streams."""
+    """A client connected as `identity`: `cli` (the chosen operator) for commands, `auditor`
+    for reading streams (its account's copies of them, made and caught up first)."""
     url = discover_nats_url(target.nats_url, target.data_dir)
+    if identity == "cli":
+        identity = chosen_operator(CHOSEN.operator)
     found = discover_credentials(target.data_dir, identity)
-    return await KeyledgerClient.connect(
+    if found is None and identity != DEFAULT_OPERATOR and identity != AUDITOR:
+        raise Unreachable(
+            f"no credentials for operator {identity!r}: add it with "
+            f"`keyledger operator add {identity}` or set {FILE_VAR}"
+        )
+    client = await KeyledgerClient.connect(
         url, request_timeout=request_timeout, name="keyledger-cli", credentials=found
     )
+    if found is not None and found.user == AUDITOR:
+        try:
+            await ensure_copies(client.nc)
+        except (OSError, TimeoutError, NatsError, CopyMismatch) as exc:
+            await client.close()
+            raise Unreachable(f"cannot read the auditors' copies: {exc}") from None
+    return client
 
 
 def call(

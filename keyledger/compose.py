@@ -6,7 +6,8 @@ import base64
 import os
 import secrets
 
-from keyledger.natsauth import IDENTITIES, render_authorization
+from keyledger.natsaccounts import render_accounts
+from keyledger.natsauth import IDENTITIES
 from keyledger.natsconfig import ClusterConfig, Var, render_config
 
 NODES = ("nats-1", "nats-2", "nats-3")
@@ -31,7 +32,7 @@ def nats_config() -> str:
             port=ROUTE_PORT,
             routes=tuple(f"nats-route://{node}:{ROUTE_PORT}" for node in NODES),
         ),
-        authorization=render_authorization({i: Var(password_var(i)) for i in IDENTITIES}),
+        authorization=render_accounts({i: Var(password_var(i)) for i in IDENTITIES}),
         monitor_port=MONITOR_PORT,
     )
 

@@ -1,25 +1,43 @@
-"""Least privilege on NATS: one user per identity, its subject permissions, its credentials."""
+"""Least privilege on NATS: one user per identity, its account, its permissions, its credentials."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from contracts import calllog, keys, notifier
-from keyledger.natsconfig import Value, Var
+from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from services.common.natsauth import Credentials, inbox_prefix, read_credentials
 
 ADMIN = "admin"
-IDENTITIES = (ADMIN, "keys", "notifier", "calllog", "gateway", "auditor", "cli")
+# "cli": the operator `keyledger up` makes for whoever runs it; `keyledger operator add`
+# makes more, each a FRONTENDS user of its own (keyledger.operators)
+DEFAULT_OPERATOR = "cli"
+IDENTITIES = (ADMIN, "keys", "notifier", "calllog", "gateway", "auditor", DEFAULT_OPERATOR)
+ACCOUNT_OF = {
+    ADMIN: SERVICES,
+    "keys": SERVICES,
+    "notifier": SERVICES,
+    "calllog": SERVICES,
+    "gateway": GATEWAYS,
+    "auditor": AUDITORS,
+    DEFAULT_OPERATOR: FRONTENDS,
+}
+# one token of lower-case letters, digits, - and _: an operator's name is its NATS user and
+# the last token of its inbox prefix, so no dot, no wildcard
+OPERATOR_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 CREDENTIALS_DIR = "credentials"
 JS = "$JS.API"
 # services.keys.audit.PROJECTION, pinned by a test: importing it would load the keys service
 KEYS_AUDIT_DURABLE = "keys-audit"
 KEYS, CALLS, NOTIFY = keys.KEYS_STREAM.name, calllog.CALLS_STREAM.name, notifier.NOTIFY_STREAM.name
+AUDITED = (KEYS, CALLS, NOTIFY)
+# where AUDITORS reaches the services' JetStream API (only what its copies need is imported)
+ORIGIN_API = f"$JS.{SERVICES}.API"
 
 # never granted, even should an allow entry grow a wildcard: only admin changes history
 DESTRUCTIVE = (
@@ -65,11 +83,6 @@ def _follows(stream: str) -> tuple[str, ...]:
     )
 
 
-def _reads(stream: str) -> tuple[str, ...]:
-    """What `keyledger replay` does: an ordered consumer and single-message gets."""
-    return (*_follows(stream), f"{JS}.STREAM.MSG.GET.{stream}")
-
-
 def _pulls(stream: str, durable: str) -> tuple[str, ...]:
     """One durable pull consumer (services.common.projector): bind or create, fetch, ack."""
     return (
@@ -79,6 +92,24 @@ def _pulls(stream: str, durable: str) -> tuple[str, ...]:
         f"$JS.ACK.{stream}.{durable}.>",
         # what a replica died holding, or a new database's backlog, is read from the stream
         f"{JS}.STREAM.MSG.GET.{stream}",
+    )
+
+
+def _audits(stream: str) -> tuple[str, ...]:
+    """In AUDITORS, on its copy of `stream` (keyledger.auditcopy): declare it, read it with
+    any client's consumer (ordered push or pull, named or not), and ask how far the
+    original has got (STREAM.INFO through the import; its reply never leaves AUDITORS)."""
+    return (
+        f"{JS}.STREAM.CREATE.{stream}",
+        f"{JS}.STREAM.INFO.{stream}",
+        f"{JS}.STREAM.MSG.GET.{stream}",
+        f"{JS}.DIRECT.GET.{stream}.>",
+        f"{JS}.CONSUMER.CREATE.{stream}",
+        f"{JS}.CONSUMER.CREATE.{stream}.>",
+        f"{JS}.CONSUMER.INFO.{stream}.>",
+        f"{JS}.CONSUMER.MSG.NEXT.{stream}.>",
+        f"$JS.FC.{stream}.>",
+        f"{ORIGIN_API}.STREAM.INFO.{stream}",
     )
 
 
@@ -137,87 +168,77 @@ def grants() -> dict[str, Grant | None]:
             subscribe=_inbox("gateway"),
         ),
         "auditor": Grant(
-            publish=(*_reads(KEYS), *_reads(CALLS), *_reads(NOTIFY)),
+            publish=(f"{JS}.INFO", *(s for stream in AUDITED for s in _audits(stream))),
             subscribe=_inbox("auditor"),
         ),
-        "cli": Grant(
-            publish=(*KEYS_SERVES, *NOTIFIER_SERVES, *CALLLOG_SERVES),
-            subscribe=_inbox("cli"),
-        ),
+        DEFAULT_OPERATOR: operator_grant(DEFAULT_OPERATOR),
     }
 
 
-def _subjects(values: tuple[str, ...], indent: str) -> str:
-    inner = "".join(f"\n{indent}  {json.dumps(v)}" for v in dict.fromkeys(values))
-    return f"[{inner}\n{indent}]"
+def operator_grant(name: str) -> Grant:
+    """An operator (FRONTENDS): asks the services, reads its own replies and nothing else."""
+    return Grant(
+        publish=(*KEYS_SERVES, *NOTIFIER_SERVES, *CALLLOG_SERVES),
+        subscribe=_inbox(name),
+    )
 
 
-def _password(value: Value) -> str:
-    # an env reference stays unquoted so that nats-server resolves it when loading
-    return f"${value.name}" if isinstance(value, Var) else json.dumps(value)
+def is_operator(identity: str) -> bool:
+    """An operator's name: the default one, or any valid name no service identity has."""
+    if identity == DEFAULT_OPERATOR:
+        return True
+    return identity not in IDENTITIES and OPERATOR_NAME.fullmatch(identity) is not None
 
 
-def _user(identity: str, password: Value, grant: Grant | None) -> str:
-    lines = [
-        "    {",
-        f"      user: {json.dumps(identity)}",
-        f"      password: {_password(password)}",
-    ]
-    if grant is not None:
-        lines += [
-            "      permissions: {",
-            "        publish: {",
-            f"          allow: {_subjects(grant.publish, '          ')}",
-            f"          deny: {_subjects(DESTRUCTIVE, '          ')}",
-            "        }",
-            f"        subscribe: {{allow: {_subjects(grant.subscribe, '        ')}}}",
-        ]
-        if grant.responds:
-            lines.append("        allow_responses: true")
-        lines.append("      }")
-    return "\n".join([*lines, "    }"])
-
-
-def render_authorization(passwords: Mapping[str, Value]) -> str:
-    """The `authorization { users = [...] }` block for keyledger.natsconfig.render_config.
-
-    passwords: identity -> a literal password or a natsconfig.Var (compose.yaml passes
-    them as environment variables). Identities left out get no user, so cannot connect.
-    """
+def grant_of(identity: str) -> Grant | None:
+    """`identity`'s permissions (None: admin, unrestricted); KeyError for an unknown one."""
     table = grants()
-    unknown = set(passwords) - set(table)
-    if unknown:
-        raise ValueError(f"unknown NATS identities: {sorted(unknown)}")
-    users = [_user(i, passwords[i], table[i]) for i in IDENTITIES if i in passwords]
-    return "authorization {\n  users = [\n" + "\n".join(users) + "\n  ]\n}\n"
+    if identity in table:
+        return table[identity]
+    if is_operator(identity):
+        return operator_grant(identity)
+    raise KeyError(identity)
+
+
+def account_of(identity: str) -> str:
+    return ACCOUNT_OF.get(identity, FRONTENDS)
 
 
 def credentials_file(data_dir: Path, identity: str) -> Path:
     return data_dir / CREDENTIALS_DIR / f"{identity}.json"
 
 
-def ensure_credentials(data_dir: Path) -> dict[str, Credentials]:
-    """Each identity's credentials in <data_dir>/credentials/, made once and then kept.
-
-    Created with O_EXCL and mode 0600 (the folder 0700): never readable by others, not
-    even for a moment.
-    """
+def make_credentials(data_dir: Path, identity: str) -> Credentials:
+    """A new random password in <data_dir>/credentials/<identity>.json; FileExistsError if
+    there is one. O_EXCL and mode 0600 (the folder 0700): never readable by others, not
+    even for a moment."""
     folder = data_dir / CREDENTIALS_DIR
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     folder.chmod(0o700)
+    fd = os.open(credentials_file(data_dir, identity), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    made = Credentials(identity, secrets.token_urlsafe(32))
+    try:
+        os.write(fd, json.dumps({"user": made.user, "password": made.password}).encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return made
+
+
+def operators(data_dir: Path) -> list[str]:
+    """Every operator with a credentials file in the data dir, by name."""
+    folder = data_dir / CREDENTIALS_DIR
+    found = folder.glob("*.json") if folder.is_dir() else ()
+    return sorted(p.stem for p in found if is_operator(p.stem))
+
+
+def ensure_credentials(data_dir: Path) -> dict[str, Credentials]:
+    """Each identity's credentials in <data_dir>/credentials/, made once and then kept,
+    plus those of every operator added since (`keyledger operator add`)."""
     found = {}
-    for identity in IDENTITIES:
-        path = credentials_file(data_dir, identity)
+    for identity in dict.fromkeys([*IDENTITIES, *operators(data_dir)]):
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            found[identity] = make_credentials(data_dir, identity)
         except FileExistsError:
-            found[identity] = read_credentials(path)
-            continue
-        made = Credentials(identity, secrets.token_urlsafe(32))
-        try:
-            os.write(fd, json.dumps({"user": made.user, "password": made.password}).encode())
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        found[identity] = made
+            found[identity] = read_credentials(credentials_file(data_dir, identity))
     return found

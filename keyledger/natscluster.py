@@ -12,7 +12,7 @@ import nats.errors
 from nats.js.errors import APIError, ServiceUnavailableError
 
 from keyledger.natsconfig import ClusterConfig
-from keyledger.natsserver import NatsServer, free_port
+from keyledger.natsserver import Authorization, NatsServer, free_port
 
 META_READY_TIMEOUT = 30.0
 
@@ -35,7 +35,7 @@ class NatsCluster:
         nodes: int = 3,
         host: str = "127.0.0.1",
         die_with_parent: bool = False,
-        authorization: str = "",
+        authorization: Authorization = "",
     ) -> NatsCluster:
         """Start every node; ports are picked free. Call wait_ready() before using JetStream."""
         if nodes < 1:

@@ -41,16 +41,21 @@ def render_config(
     cluster: ClusterConfig | None = None,
     authorization: str = "",
     monitor_port: int | None = None,
+    pid_file: Path | None = None,
 ) -> str:
     """nats-server config for one JetStream node; acks are sent only after fsync.
 
-    authorization: an `authorization { ... }` block (keyledger.natsauth renders it).
+    authorization: who may connect: the `accounts { ... }` block that
+    keyledger.natsaccounts renders, or an `include` of a file holding it.
+    pid_file: where the server writes its pid (`keyledger operator add` signals a reload).
     """
     lines = [
         f"server_name: {_value(server_name)}",
         f"host: {json.dumps(host)}",
         f"port: {port}",
     ]
+    if pid_file is not None:
+        lines.append(f"pid_file: {json.dumps(str(pid_file))}")
     if monitor_port is not None:
         lines.append(f"http: {json.dumps(f'{host}:{monitor_port}')}")
     lines += [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import json
 import os
 import shutil
 import signal
@@ -17,6 +18,10 @@ from typing import Self
 
 from keyledger.natsconfig import ClusterConfig, render_config
 
+# the accounts block is a file of its own, included: `keyledger operator add` rewrites it
+# and signals a reload (keyledger.operators), and a restart renders it afresh
+ACCOUNTS_FILE, PID_FILE = "accounts.conf", "nats-server.pid"
+Authorization = str | Callable[[], str]  # the block, or how to render it at each start
 READY_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 _PR_SET_PDEATHSIG = 1
@@ -95,6 +100,19 @@ def log_tail(path: Path, lines: int = 25) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def write_private(path: Path, text: str) -> None:
+    """Replace `path` at once (a reloading server never reads half a file), mode 0600: it
+    holds passwords."""
+    fresh = path.with_name(path.name + ".new")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, text.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(fresh, path)
+
+
 class _StartFailed(RuntimeError):
     """nats-server exited, or was not ready in time, while starting."""
 
@@ -112,7 +130,7 @@ class NatsServer:
         pdeathsig: bool,
         server_name: str = "keyledger",
         cluster: ClusterConfig | None = None,
-        authorization: str = "",
+        authorization: Authorization = "",
     ):
         self.store_dir = store_dir
         self.host = host
@@ -136,7 +154,7 @@ class NatsServer:
         die_with_parent: bool = False,
         server_name: str = "keyledger",
         cluster: ClusterConfig | None = None,
-        authorization: str = "",
+        authorization: Authorization = "",
     ) -> NatsServer:
         """Start a server and wait until JetStream is ready; port 0 picks a free one.
 
@@ -183,6 +201,9 @@ class NatsServer:
         return self._proc is not None and self._proc.poll() is None
 
     def _launch(self) -> None:
+        block = self.authorization() if callable(self.authorization) else self.authorization
+        if block:
+            write_private(self.store_dir / ACCOUNTS_FILE, block)
         self.config_file.write_text(
             render_config(
                 host=self.host,
@@ -190,10 +211,11 @@ class NatsServer:
                 store_dir=self.store_dir,
                 server_name=self.server_name,
                 cluster=self.cluster,
-                authorization=self.authorization,
+                authorization=f"include {json.dumps(ACCOUNTS_FILE)}" if block else "",
+                pid_file=self.store_dir / PID_FILE,
             )
         )
-        self.config_file.chmod(0o600)  # it may hold passwords
+        self.config_file.chmod(0o600)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         # Append: a restart keeps the previous run's log for post-mortems.
         with self.log_file.open("ab") as log:

@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from contracts.accounts import SERVICES
 from keyledger import natsauth
+from keyledger.natsaccounts import render_accounts
 from keyledger.natscluster import NatsCluster
 from keyledger.natsserver import NatsServer
 from keyledger.up_console import err, report, say
@@ -15,9 +17,15 @@ from services.common.natsauth import Credentials, Options, env_credentials, opti
 
 
 def authorization(credentials: Mapping[str, Credentials]) -> str:
-    """The nats-server authorization block: one user per generated identity."""
+    """The nats-server accounts block: one user per generated identity and operator."""
     passwords = {identity: found.password for identity, found in credentials.items()}
-    return natsauth.render_authorization(passwords)
+    return render_accounts(passwords)
+
+
+def current_authorization(data_dir: Path) -> str:
+    """The block for the identities and operators in the data dir now: a restarted server
+    knows the operators added since `up` began."""
+    return authorization(natsauth.ensure_credentials(data_dir))
 
 
 def nats_options(credentials: Mapping[str, Credentials], identity: str) -> Options:
@@ -25,6 +33,16 @@ def nats_options(credentials: Mapping[str, Credentials], identity: str) -> Optio
     if credentials:
         return options(credentials.get(identity))
     return options(env_credentials(os.environ))
+
+
+def adopt_single_account_store(store_dir: Path) -> None:
+    """A data dir from before the accounts kept its streams in NATS's global account `$G`;
+    a stopped server's streams move with their folder, so SERVICES takes them over (a
+    local cluster's store names its accounts in its Raft log too: start that one afresh)."""
+    old, new = store_dir / "jetstream" / "$G", store_dir / "jetstream" / SERVICES
+    if old.is_dir() and not new.exists():
+        old.rename(new)
+        say(f"moved the streams of {old} to the {SERVICES} account")
 
 
 @dataclass
@@ -46,15 +64,16 @@ class LocalNats:
                 data_dir / "cluster",
                 nodes=nodes,
                 die_with_parent=True,
-                authorization=authorization(credentials),
+                authorization=lambda: current_authorization(data_dir),
             )
             return cls(data_dir, cluster.nodes, cluster)
+        adopt_single_account_store(data_dir / "jetstream")
         server = NatsServer.start(
             data_dir / "jetstream",
             port=port,
             log_file=data_dir / "nats-server.log",
             die_with_parent=True,
-            authorization=authorization(credentials),
+            authorization=lambda: current_authorization(data_dir),
         )
         return cls(data_dir, [server])
 

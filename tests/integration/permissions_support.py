@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,12 +15,26 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from typer.testing import CliRunner
 
+from contracts.calllog import CALLS_STREAM
+from contracts.keys import KEYS_STREAM
+from contracts.notifier import NOTIFY_STREAM
 from keyledger.cli import app
-from keyledger.natsauth import CALLS, KEYS, NOTIFY, credentials_file
+from keyledger.natsaccounts import render_accounts
+from keyledger.natsauth import CALLS, KEYS, NOTIFY, credentials_file, ensure_credentials
+from keyledger.natsserver import NatsServer
 from services.common.natsauth import inbox_prefix, read_credentials
+from services.common.streams import ensure_stream
 from tests.integration.up_process import up_dev
 
 STREAMS = (KEYS, CALLS, NOTIFY)
+OPERATOR = "bob"
+
+
+def add_operator(system: System, name: str) -> str:
+    """`keyledger operator add NAME` on the running system; its output."""
+    result = CliRunner().invoke(app, ["operator", "add", name, "--data-dir", str(system.data_dir)])
+    assert result.exit_code == 0, (result.stdout, result.stderr)
+    return result.stdout
 
 
 @dataclass(frozen=True)
@@ -31,9 +45,12 @@ class System:
     url: str
     banner: str
 
-    def cli(self, *args: str) -> Any:
-        """`keyledger ARGS --json` in-process: as `cli`, or as `auditor` for replay."""
-        result = CliRunner().invoke(app, [*args, "--data-dir", str(self.data_dir), "--json"])
+    def cli(self, *args: str, operator: str | None = None) -> Any:
+        """`keyledger ARGS --json` in-process: as `cli` (or `operator`), as `auditor` for
+        replay."""
+        chosen = ["--operator", operator] if operator else []
+        argv = [*chosen, *args, "--data-dir", str(self.data_dir), "--json"]
+        result = CliRunner().invoke(app, argv)
         assert result.exit_code == 0, (result.stdout, result.stderr)
         return json.loads(result.stdout)
 
@@ -116,14 +133,32 @@ async def snapshot(js: JetStreamContext) -> dict[str, StreamState]:
     return found
 
 
-def unchanged(before: dict[str, StreamState], after: dict[str, StreamState]) -> list[str]:
+def unchanged(
+    before: dict[str, StreamState],
+    after: dict[str, StreamState],
+    streams: tuple[str, ...] = STREAMS,
+) -> list[str]:
     """What changed; ephemeral consumers of earlier reads may expire meanwhile, so only a
     consumer that appeared counts."""
     problems = []
-    for name in STREAMS:
+    for name in streams:
         was, now = before[name], after[name]
         if (was.messages, was.last_seq, was.settings) != (now.messages, now.last_seq, now.settings):
             problems.append(f"{name}: {was} -> {now}")
         if was.durables != now.durables or not now.consumers <= was.consumers:
             problems.append(f"{name} consumers: {was.consumers} -> {now.consumers}")
     return problems
+
+
+@pytest.fixture
+async def bare(tmp_path: Path) -> AsyncIterator[System]:
+    """A server with the generated users and the three streams, and nothing else."""
+    passwords = {i: found.password for i, found in ensure_credentials(tmp_path).items()}
+    auth = render_accounts(passwords)
+    with NatsServer.start(tmp_path / "js", authorization=auth, die_with_parent=True) as server:
+        where = System(tmp_path, server.url, "")
+        admin = await connect(where, "admin")
+        for spec in (KEYS_STREAM, CALLS_STREAM, NOTIFY_STREAM):
+            await ensure_stream(admin.nc.jetstream(), spec)
+        await admin.nc.close()
+        yield where

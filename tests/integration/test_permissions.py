@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from contracts.calllog import CallRecorded
+from keyledger.auditcopy import ensure_copies
 from keyledger.client import KeyledgerClient
 from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, credentials_file
 from services.common.natsauth import read_credentials
@@ -23,7 +24,8 @@ from tests.integration.permissions_support import STREAMS, System, connect, snap
 pytestmark = pytest.mark.nats
 system = permissions_support.system  # bound by name so pytest finds the fixture here
 
-RESTRICTED = tuple(i for i in IDENTITIES if i != "admin")
+OPERATOR = permissions_support.OPERATOR  # an operator added to the running system
+RESTRICTED = (*(i for i in IDENTITIES if i != "admin"), OPERATOR)
 # who may append to which stream, by publishing to its subjects
 EVENTS = {
     "keys": "keys.events.acme",
@@ -40,6 +42,7 @@ MAY_REQUEST = {
     "notifier": ("notify.",),
     "calllog": ("calls.",),
     "cli": ("keys.", "calls.", "notify."),
+    OPERATOR: ("keys.", "calls.", "notify."),
     "gateway": (),
     "auditor": (),
 }
@@ -75,10 +78,14 @@ def _forbidden() -> Iterator[Attempt]:
         for subject in OTHERS_REQUESTS:
             if not subject.startswith(MAY_REQUEST[who]):
                 yield Attempt(who, "publish", subject, b"{}")
-        # reading everybody's replies (a reveal's carries the key), or another's
+        # reading everybody's replies (a reveal's carries the key), or another's; `_R_` is
+        # where a reply crossing accounts goes in the services' account
         yield Attempt(who, "subscribe", ">")
         yield Attempt(who, "subscribe", "_INBOX.>")
-        yield Attempt(who, "subscribe", "_INBOX_gateway.>" if who == "cli" else "_INBOX_cli.>")
+        yield Attempt(who, "subscribe", "_R_.>")
+        for other in ("cli", OPERATOR, "gateway"):
+            if other != who:
+                yield Attempt(who, "subscribe", f"_INBOX_{other}.>")
         # events only through a consumer; nobody reads them as they are published
         yield Attempt(who, "subscribe", "keys.events.>")
         # impersonating a service: a fake keys.verify could approve any key
@@ -95,7 +102,8 @@ def _forbidden() -> Iterator[Attempt]:
             if stream not in READS.get(who, set()):
                 yield Attempt(who, "publish", f"{JS}.CONSUMER.CREATE.{stream}", _config(stream))
             durable = _config(stream, "intruder")
-            for create in ("CREATE", "DURABLE.CREATE"):
+            # an auditor names its consumers (nats.js, nats.go) on its account's copies
+            for create in ("DURABLE.CREATE",) if who == "auditor" else ("CREATE", "DURABLE.CREATE"):
                 yield Attempt(who, "publish", f"{JS}.CONSUMER.{create}.{stream}.intruder", durable)
         yield Attempt(who, "publish", f"{JS}.CONSUMER.DELETE.{KEYS}.keys-audit")
         yield Attempt(who, "publish", f"{JS}.CONSUMER.DELETE.{CALLS}.calllog-projection")
@@ -107,7 +115,9 @@ FORBIDDEN = list(_forbidden())
 
 @pytest.fixture(scope="module")
 def key(system: System) -> str:
-    """Something in every stream: an account with a key, its reminders, one call."""
+    """Something in every stream: an account with a key, its reminders, one call; and an
+    operator added while the system runs."""
+    permissions_support.add_operator(system, OPERATOR)
     system.cli("account", "open", "acme", "--owner", "alice", "--email", "alice@example.com")
     found = str(system.cli("key", "generate", "acme", "--as", "alice")["key"])
     for _ in range(10):  # the sweep waits for the notifier to see the key only a little
@@ -158,17 +168,17 @@ async def test_a_forbidden_attempt_is_refused_and_stores_nothing(
         await admin.nc.close()
 
 
-async def test_an_auditor_cannot_make_a_durable_through_the_ephemeral_subject(
-    system: System, key: str
-) -> None:
+async def test_an_auditors_consumers_live_in_its_own_account(system: System, key: str) -> None:
     admin, auditor = await connect(system, "admin"), await connect(system, "auditor")
     try:
         js = admin.nc.jetstream()
+        await ensure_copies(auditor.nc)
         before = await snapshot(js)
         body = _config(KEYS, "intruder")
-        reply = await auditor.nc.request(f"{JS}.CONSUMER.CREATE.{KEYS}", body, timeout=2)
-        assert json.loads(reply.data)["error"]["err_code"] == 10020  # durable name refused
+        reply = await auditor.nc.request(f"{JS}.CONSUMER.CREATE.{KEYS}.intruder", body, timeout=2)
+        assert json.loads(reply.data)["name"] == "intruder"  # on the auditors' copy
         assert unchanged(before, await snapshot(js)) == []
+        assert await auditor.nc.jetstream().consumer_info(KEYS, "intruder")
     finally:
         await auditor.nc.close()
         await admin.nc.close()

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
+from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from keyledger import natsauth
 from keyledger.client import Unreachable, discover_credentials
+from keyledger.natsaccounts import render_accounts
 from keyledger.natsauth import DESTRUCTIVE, IDENTITIES, ensure_credentials, grants
 from keyledger.natsconfig import Var
 from services.common.inboxes import answerable
@@ -89,18 +91,71 @@ def test_durables_are_the_services_own() -> None:
     assert not allowed(keys.publish, "$JS.API.CONSUMER.DURABLE.CREATE.KEYS.notifier-keys")
 
 
+def _account_block(block: str, account: str) -> str:
+    start = block.index(f"\n  {account} {{\n")
+    return block[start : block.index("\n  }\n", start)]
+
+
 def test_the_block_names_every_user_and_passwords_may_come_from_the_environment() -> None:
     passwords: dict[str, str | Var] = {i: f"pw-{i}" for i in IDENTITIES}
     passwords["keys"] = Var("KEYLEDGER_NATS_PASSWORD_KEYS")
-    block = natsauth.render_authorization(passwords)
-    assert block.startswith("authorization {\n  users = [")
+    block = render_accounts(passwords)
+    assert block.startswith("accounts {\n  SERVICES {\n    jetstream: enabled")
     assert "password: $KEYLEDGER_NATS_PASSWORD_KEYS\n" in block
     assert 'password: "pw-auditor"\n' in block
     assert block.count("allow_responses: true") == 3
-    partial = natsauth.render_authorization({"admin": "x"})
+    partial = render_accounts({"admin": "x"})
     assert '"keys"' not in partial
     with pytest.raises(ValueError, match="unknown"):
-        natsauth.render_authorization({"root": "x"})
+        render_accounts({"root.x": "x"})
+
+
+@pytest.mark.parametrize("identity", [*IDENTITIES, "bob"])
+def test_each_identity_lives_in_its_account(identity: str) -> None:
+    block = render_accounts({i: "pw" for i in [*IDENTITIES, "bob"]})
+    account = natsauth.account_of(identity)
+    assert f'user: "{identity}"' in _account_block(block, account)
+    others = [a for a in (SERVICES, GATEWAYS, FRONTENDS, AUDITORS) if a != account]
+    assert all(f'user: "{identity}"' not in _account_block(block, a) for a in others)
+
+
+def test_requests_cross_with_the_requester_named_and_only_where_imported() -> None:
+    block = render_accounts({})
+    gateways, frontends = _account_block(block, GATEWAYS), _account_block(block, FRONTENDS)
+    for subject in ("keys.verify", "calls.recorded.>"):
+        assert f'subject: "{subject}"}}, share: true}}' in gateways
+    assert "keys.cmd" not in gateways
+    assert "calls.recorded" not in frontends
+    for subject in ("keys.verify", "keys.cmd.>", "keys.query.>", "notify.cmd.>", "calls.query.>"):
+        assert f'subject: "{subject}"}}, share: true}}' in frontends
+    auditors = _account_block(block, AUDITORS)
+    assert "share" not in auditors
+    assert "keys." not in auditors
+    # the auditors reach the services' JetStream API only under a prefix of their own
+    assert auditors.count(f'to: "{natsauth.ORIGIN_API}.') == 6
+    assert "jetstream" not in gateways + frontends
+
+
+def test_operators_get_their_own_inbox_and_names_that_cannot_clash() -> None:
+    bob = natsauth.grant_of("bob")
+    assert bob is not None
+    assert bob.subscribe == ("_INBOX_bob.>",)
+    assert bob.publish == natsauth.operator_grant("cli").publish
+    for name in ("keys", "admin", "auditor", "Bob", "a.b", "x>", "*", "", "-a", "a" * 33):
+        assert not natsauth.is_operator(name), name
+    assert natsauth.is_operator("cli")
+    assert natsauth.is_operator("ops-1_x")
+
+
+def test_new_operators_are_found_in_the_data_dir(tmp_path: Path) -> None:
+    made = natsauth.make_credentials(tmp_path, "bob")
+    assert natsauth.operators(tmp_path) == ["bob"]
+    found = ensure_credentials(tmp_path)
+    assert found["bob"] == made
+    assert set(found) == {*IDENTITIES, "bob"}
+    assert natsauth.operators(tmp_path) == ["bob", "cli"]
+    with pytest.raises(FileExistsError):
+        natsauth.make_credentials(tmp_path, "bob")
 
 
 def test_credentials_are_made_once_private_and_kept(tmp_path: Path) -> None:

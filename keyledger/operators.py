@@ -1,0 +1,53 @@
+"""Operators: people (and a future web console) acting through FRONTENDS, one NATS user each."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from keyledger import natsauth
+from keyledger.natsserver import ACCOUNTS_FILE, PID_FILE, write_private
+from keyledger.up_nats import current_authorization
+from services.common.natsauth import Credentials
+
+
+class OperatorError(ValueError):
+    """A name that cannot be an operator, or one that exists already."""
+
+
+def add_operator(data_dir: Path, name: str) -> Credentials:
+    """Write <data_dir>/credentials/<name>.json (0600, never overwritten) for a new user."""
+    if not natsauth.is_operator(name) or name == natsauth.DEFAULT_OPERATOR:
+        raise OperatorError(
+            f"{name!r} cannot be an operator: use 1-32 lower-case letters, digits, - or _, "
+            f"starting with a letter, and no service identity ({', '.join(natsauth.IDENTITIES)})"
+        )
+    try:
+        return natsauth.make_credentials(data_dir, name)
+    except FileExistsError:
+        raise OperatorError(f"operator {name!r} exists already") from None
+
+
+def _running(pid_file: Path) -> int | None:
+    """The pid of the nats-server that wrote pid_file, if it still runs (a recycled pid
+    belonging to another program is not signalled)."""
+    try:
+        pid = int(pid_file.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"nats-server" in command else None
+
+
+def reload_servers(data_dir: Path) -> list[int]:
+    """Re-render the accounts file of every server `keyledger up` runs in data_dir and ask
+    each to reload it (SIGHUP): the new operator can connect at once. Returns their pids."""
+    signalled = []
+    for accounts in sorted(data_dir.glob(f"**/{ACCOUNTS_FILE}")):
+        write_private(accounts, current_authorization(data_dir))
+        pid = _running(accounts.parent / PID_FILE)
+        if pid is not None:
+            os.kill(pid, signal.SIGHUP)
+            signalled.append(pid)
+    return signalled

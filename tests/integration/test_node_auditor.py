@@ -1,0 +1,70 @@
+"""nats.js's current API (`js.consumers.get(stream)`, an ordered pull consumer) reads every
+KEYS event as the auditor, from the auditors' copy, exactly as KEYS holds them."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from keyledger.auditcopy import ensure_copies
+from keyledger.natsauth import credentials_file
+from keyledger.replay import read_stream
+from tests.integration import permissions_support
+from tests.integration.permissions_support import System, connect
+
+pytestmark = pytest.mark.nats
+bare = permissions_support.bare  # the fixture, bound by name
+NODE_DIR = Path(__file__).parent.parent / "node"
+NPM_TIMEOUT, READ_TIMEOUT = 180, 60
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not on PATH: the nats.js auditor check needs Node.js 18 or later")
+    if not (NODE_DIR / "node_modules" / "nats").is_dir():
+        # package-lock.json pins the npm `nats` package; node_modules/ is gitignored
+        npm = shutil.which("npm")
+        assert npm is not None, "node is on PATH but npm is not: cannot install nats.js"
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=NPM_TIMEOUT
+        )
+    return node
+
+
+async def test_nats_js_reads_every_keys_event_as_the_auditor(bare: System) -> None:
+    node = _node()
+    admin, auditor = await connect(bare, "admin"), await connect(bare, "auditor")
+    try:
+        js = admin.nc.jetstream()
+        # more than one pull batch and one flow-control window of the copy's source
+        for start in range(0, 1200, 300):
+            sent = [
+                js.publish(f"keys.events.a{i % 7}", json.dumps({"n": i}).encode() * 20)
+                for i in range(start, start + 300)
+            ]
+            await asyncio.gather(*sent)
+        await ensure_copies(auditor.nc)
+        wanted = [(seq, data) async for seq, data in read_stream(admin.nc)]
+    finally:
+        await auditor.nc.close()
+        await admin.nc.close()
+    creds = credentials_file(bare.data_dir, "auditor")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [node, str(NODE_DIR / "auditor.mjs"), bare.url, str(creds), "KEYS"],
+        capture_output=True,
+        text=True,
+        timeout=READ_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    read = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["seq"], base64.b64decode(r["data"])) for r in read] == wanted
+    assert len(read) == 1200
+    assert {r["subject"] for r in read} == {f"keys.events.a{i}" for i in range(7)}
