@@ -149,6 +149,30 @@ async def test_a_missing_or_bad_key_gets_401_and_never_reaches_the_app(
     assert api.hits == []
 
 
+async def test_two_different_keys_in_one_request_get_400_and_never_reach_the_app(
+    http: httpx.AsyncClient, api: App, request_json: KeysRequest
+) -> None:
+    account, mine = await account_with_key(request_json)
+    _, theirs = await account_with_key(request_json)  # valid too, for another account
+    a, b = mine["key"], theirs["key"]
+    ambiguous = [
+        [("Authorization", f"Bearer {a}"), ("X-API-Key", b)],
+        [("X-API-Key", b), ("Authorization", f"Bearer {a}")],
+        [("X-API-Key", a), ("X-API-Key", b)],
+        [("Authorization", f"Bearer {a}"), ("Authorization", f"Bearer {b}")],
+    ]
+    for headers in ambiguous:
+        answer = await http.get("/v1/ping", headers=headers)
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == "ambiguous_key"
+        assert a not in answer.text
+        assert b not in answer.text
+    assert api.hits == []
+    same = [("Authorization", f"Bearer {a}"), ("X-API-Key", a)]
+    assert (await http.get("/v1/ping", headers=same)).status_code == 200
+    assert api.hits == [{"account_id": account, "key_id": mine["key_id"]}]
+
+
 async def test_a_deactivated_or_rotated_out_key_gets_401(
     http: httpx.AsyncClient, api: App, nc: Client, request_json: KeysRequest
 ) -> None:
