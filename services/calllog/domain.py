@@ -14,6 +14,7 @@ from services.common.errors import Refused, describe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = 1_000_000
+MAX_INT64 = 2**63 - 1  # the ts_us column (BIGINT): a larger cursor would overflow the driver
 BUCKET_US = {"hour": 3600 * US, "day": 86400 * US}
 
 
@@ -80,7 +81,9 @@ def encode_cursor(ts_us: int, call_id: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
     head, sep, call_id = cursor.partition(":")
-    if not sep or not head.isdigit() or not call_id or len(head) > 20:
+    # isdigit() alone passes "²", which int() refuses
+    digits = head.isascii() and head.isdigit() and len(head) <= 19
+    if not sep or not call_id or not digits or int(head) > MAX_INT64:
         raise invalid("cursor: not a cursor from a previous page")
     return int(head), call_id
 
