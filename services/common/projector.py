@@ -22,7 +22,8 @@ from services.common.turn import Turn
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[list[tuple[int, dict[str, Any] | None]]], Awaitable[object]]
+Apply = Callable[[list[tuple[int, Any]]], Awaitable[object]]
+Decode = Callable[[str, bytes], Any]
 Position = Callable[[], Awaitable[int]]
 FETCH_SECONDS = 1.0
 
@@ -53,13 +54,17 @@ class Projector:
         turn: Turn,
         batch: int = 500,
         ack_wait: float = 30.0,
+        decode: Decode | None = None,
     ) -> None:
-        """position: the projection's last applied stream sequence (its tracking row)."""
+        """position: the projection's last applied stream sequence (its tracking row);
+        decode: (subject, data) -> what `apply` gets per message; by default the JSON object
+        (None if the data is not one), for projections that need not see the subject."""
         self._js, self._nc = js, nc
         self._stream, self._subject, self._durable = stream, subject, durable
         self._apply, self._position, self._turn = apply, position, turn
         self._batch = batch
         self._ack_wait = ack_wait
+        self._decode: Decode = decode or _json_of
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -139,7 +144,7 @@ class Projector:
                         found[0][0],
                         found[-1][0],
                     )
-                    await self._apply([(seq, _json(data)) for seq, data in found])
+                    await self._apply(self._decoded(found))
             except Exception:
                 log.exception("%s: catching up from the stream failed; retrying", self._durable)
                 await asyncio.sleep(1.0)
@@ -151,7 +156,7 @@ class Projector:
             return 0.0
         fresh, through = await self._in_order(msgs)
         if fresh:
-            batch = [(seq, _json(data)) for seq, data in fresh]
+            batch = self._decoded(fresh)
             try:
                 await self._apply(batch)
             except Exception:
@@ -170,7 +175,10 @@ class Projector:
             log.warning("%s: ack of %d lost (%r)", self._durable, stream_sequence(through), exc)
         return 0.0
 
-    async def _in_order(self, msgs: list[Msg]) -> tuple[list[tuple[int, bytes]], Msg | None]:
+    def _decoded(self, found: list[tuple[int, str, bytes]]) -> list[tuple[int, Any]]:
+        return [(seq, self._decode(subject, data)) for seq, subject, data in found]
+
+    async def _in_order(self, msgs: list[Msg]) -> tuple[list[tuple[int, str, bytes]], Msg | None]:
         """What to apply after the tracking row, in order and complete; and the message whose
         ack (AckPolicy ALL) covers all of it, None if nothing may be acknowledged.
 
@@ -181,7 +189,7 @@ class Projector:
         """
         msgs = sorted(msgs, key=stream_sequence)
         expected = await self._position() + 1
-        fresh: list[tuple[int, bytes]] = []
+        fresh: list[tuple[int, str, bytes]] = []
         for msg in msgs:
             seq = stream_sequence(msg)
             if seq < expected:  # applied already (a redelivery), or twice in this batch
@@ -201,13 +209,13 @@ class Projector:
                     # more than a batch is missing: apply this much, acknowledge nothing
                     # (what was fetched comes back after ack_wait) and read on next turn
                     return fresh, None
-            fresh.append((seq, msg.data))
+            fresh.append((seq, msg.subject, msg.data))
             expected = seq + 1
         return fresh, msgs[-1]
 
-    async def _read(self, first: int, beyond: int, most: int) -> list[tuple[int, bytes]]:
+    async def _read(self, first: int, beyond: int, most: int) -> list[tuple[int, str, bytes]]:
         """Up to `most` of the stream's messages for our subject in [first, beyond)."""
-        found: list[tuple[int, bytes]] = []
+        found: list[tuple[int, str, bytes]] = []
         seq = first
         while seq < beyond and len(found) < most:
             try:
@@ -218,12 +226,12 @@ class Projector:
                 break
             if msg.seq is None or msg.seq >= beyond:
                 break
-            found.append((msg.seq, msg.data or b""))
+            found.append((msg.seq, msg.subject or "", msg.data or b""))
             seq = msg.seq + 1
         return found
 
 
-def _json(data: bytes) -> dict[str, Any] | None:
+def _json_of(_subject: str, data: bytes) -> dict[str, Any] | None:
     try:
         value = orjson.loads(data)
     except orjson.JSONDecodeError:
