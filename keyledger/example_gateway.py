@@ -1,12 +1,14 @@
 """A runnable example API behind keyledger.gateway: GET /v1/ping, GET and POST /v1/contacts.
 
-    uvicorn keyledger.example_gateway:create_app --factory --port 8000 --no-access-log
+    uvicorn keyledger.example_gateway:create_app --factory --port 8000 --no-access-log \
+        --http keyledger.gateway_http:HeadTimeoutProtocol
 
 It finds NATS the way the CLI does (KEYLEDGER_NATS_URL, else <data dir>/nats.url), and
 connects as the `gateway` identity (KEYLEDGER_NATS_CREDENTIALS_FILE, else
 <data dir>/credentials/gateway.json; none: no authentication).
 Run uvicorn without its access log: that log prints query strings, and a caller may put a
-key in one.
+key in one; and with keyledger.gateway_http's protocol, which closes connections whose
+request head takes over 10 s (uvicorn alone waits for a slow client forever).
 """
 
 from __future__ import annotations
