@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from keyledger.client import discover_credentials, discover_nats_url
 from keyledger.gateway import Gateway, KeyledgerMiddleware
+from services.common import strictjson
 
 MAX_CONTACTS = 1000  # per account: an example, kept in memory
 
@@ -45,7 +46,7 @@ def create_app(nats_url: str | None = None, gateway: Gateway | None = None) -> S
     async def add_contact(request: Request) -> JSONResponse:
         account = _caller(request)["account_id"]
         try:
-            body = await request.json()
+            body = strictjson.loads(await request.body())  # a repeated key is refused
             contact: dict[str, Any] = {"name": str(body["name"]), "email": str(body["email"])}
         except (ValueError, KeyError, TypeError):
             problem = {"code": "invalid_request", "message": 'expected {"name": ..., "email": ...}'}
