@@ -35,7 +35,7 @@ def _parsed(data: bytes) -> dict[str, Any] | None:
         value = strictjson.loads(data)
     except strictjson.DuplicateKey:
         raise
-    except (ValueError, RecursionError):
+    except ValueError:
         return None
     return value if isinstance(value, dict) else None
 

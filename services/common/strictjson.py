@@ -40,7 +40,11 @@ _DECODER = json.JSONDecoder(object_pairs_hook=_unique, parse_constant=_no_consta
 
 def loads(data: bytes | str) -> Any:
     """Parse UTF-8 JSON; ValueError when it is not JSON, DuplicateKey on a repeated key."""
-    return _DECODER.decode(data.decode() if isinstance(data, bytes) else data)
+    try:
+        return _DECODER.decode(data.decode() if isinstance(data, bytes) else data)
+    except RecursionError:
+        # "[[[[..." nested past the interpreter's limit: bad input, not an internal failure
+        raise ValueError("JSON nested too deeply") from None
 
 
 def check_unique_keys(data: bytes) -> None:
@@ -50,5 +54,5 @@ def check_unique_keys(data: bytes) -> None:
         loads(data)
     except DuplicateKey:
         raise
-    except (ValueError, RecursionError):
+    except ValueError:
         return

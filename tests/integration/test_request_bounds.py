@@ -140,3 +140,7 @@ async def test_verify_refuses_a_repeated_fingerprint(
     reply = await request_json("keys.verify", body)
     assert reply["error"]["code"] == "invalid_request"
     assert (await request_json("keys.verify", {"fingerprint": good}))["result"]["valid"]
+    deep = await request_json("keys.verify", b"[" * 60000)  # past the parser's depth limit
+    assert deep["error"]["code"] == "invalid_request"
+    deep = await request_json("keys.query.audit", b'{"account_id": ' + b"[" * 60000)
+    assert deep["error"]["code"] == "invalid_request"

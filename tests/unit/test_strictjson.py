@@ -36,7 +36,7 @@ def test_a_key_that_is_not_a_field_name_is_not_echoed() -> None:
 @pytest.mark.parametrize("body", [b"not json", b"NaN", b'{"a": Infinity}', b"\xff", b"[" * 100_000])
 def test_anything_else_wrong_is_left_to_the_real_parser(body: bytes) -> None:
     check_unique_keys(body)  # no error: pydantic will name the problem
-    with pytest.raises((ValueError, RecursionError)):
+    with pytest.raises(ValueError):  # noqa: PT011 - any ValueError: not JSON
         strictjson.loads(body)
 
 
