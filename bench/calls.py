@@ -118,8 +118,13 @@ def _msg_id(record: bytes) -> dict[str, str]:
 
 def rows_of(records: list[bytes]) -> list[tuple[Any, ...]]:
     return [
-        tuple(call_row(seq, json.loads(r))[c] for c in COLUMNS) for seq, r in enumerate(records, 1)
+        tuple(call_row(seq, _subject(r), json.loads(r))[c] for c in COLUMNS)
+        for seq, r in enumerate(records, 1)
     ]
+
+
+def _subject(record: bytes) -> str:
+    return recorded_subject(json.loads(record)["account_id"])
 
 
 async def raw_insert(url: str, rows: list[tuple[Any, ...]]) -> dict[str, float]:

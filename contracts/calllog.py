@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from contracts import keyformat
+from contracts.calendar import Moment
 from contracts.envelope import Contract
 from contracts.keys import AccountId
 from contracts.streams import StreamSpec
@@ -55,18 +56,13 @@ class CallRecorded(Contract):
     )
     account_id: AccountId
     key_id: KeyId
-    ts: AwareDatetime = Field(description="when the call arrived (UTC)")
+    ts: Moment = Field(description="when the call arrived (UTC)")
     method: Annotated[str, Field(pattern=METHOD)]
     path: str = Field(description="path only: the query string is cut off before sending")
     status: Annotated[int, Field(ge=100, le=599)]
-    duration_ms: Annotated[float, Field(ge=0)]
+    duration_ms: Annotated[float, Field(ge=0, allow_inf_nan=False)]
     caller_ip: Annotated[str, Field(max_length=64)] | None = None
     user_agent: str | None = None
-
-    @field_validator("ts")
-    @classmethod
-    def _utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
 
     @field_validator("path")
     @classmethod
@@ -92,10 +88,8 @@ class Query(BaseModel):
 class ListCalls(Query):
     account_id: AccountId
     key_id: KeyId | None = None
-    since: AwareDatetime | None = Field(
-        default=None, description="inclusive; clamped to the last 7 days"
-    )
-    until: AwareDatetime | None = Field(default=None, description="exclusive")
+    since: Moment | None = Field(default=None, description="inclusive; clamped to the last 7 days")
+    until: Moment | None = Field(default=None, description="exclusive")
     method: Annotated[str, Field(pattern=METHOD)] | None = None
     path_prefix: Annotated[str, Field(pattern=r"^/", max_length=MAX_PATH)] | None = None
     status: Annotated[str, Field(pattern=STATUS_FILTER)] | None = Field(
@@ -103,7 +97,7 @@ class ListCalls(Query):
     )
     limit: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 100
     cursor: Annotated[str, Field(max_length=128)] | None = Field(
-        default=None, description="next_cursor of the previous page"
+        default=None, description="next_cursor of the previous page (checked when decoded)"
     )
 
 

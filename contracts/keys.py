@@ -16,6 +16,8 @@ USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
 KEY_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_GRACE_SECONDS = 30 * 24 * 3600
+# an account's event sequence: the audit table's column is a 32-bit INTEGER on PostgreSQL
+MAX_SEQUENCE = 2**31 - 1
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID)]
 UserId = Annotated[str, Field(pattern=USER_ID)]
@@ -167,7 +169,7 @@ class Query(BaseModel):
 class AuditQuery(Query):
     account_id: AccountId
     limit: Annotated[int, Field(ge=1, le=500)] = 50
-    before: Annotated[int, Field(ge=1)] | None = Field(
+    before: Annotated[int, Field(ge=1, le=MAX_SEQUENCE)] | None = Field(
         default=None, description="cursor: return entries with a sequence below this"
     )
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from contracts.calendar import in_span
 from contracts.envelope import Contract
 from contracts.keys import AccountId, UserId
 from contracts.streams import StreamSpec
@@ -53,7 +54,8 @@ class Request(BaseModel):
 
 
 def _utc(value: Any) -> Any:
-    """ISO 8601 date or date-time; a date means midnight UTC, a naive time means UTC."""
+    """ISO 8601 date or date-time; a date means midnight UTC, a naive time means UTC; only
+    inside the contracts' span of time (reminders are computed months beyond it)."""
     if value is None:
         return None
     if not isinstance(value, str):
@@ -66,7 +68,7 @@ def _utc(value: Any) -> Any:
     except ValueError:
         # the value is not echoed: whatever was pasted here might be a key
         raise ValueError("not an ISO 8601 date or date-time, e.g. 2026-05-01T12:00:00Z") from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return in_span(moment)
 
 
 class SidebarQuery(Request):

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from contracts.calendar import in_span
 from contracts.calllog import MAX_PAGE, RETENTION_SECONDS, STATUS_FILTER, query_subject
 from keyledger.cli_common import (
     DataDirOpt,
@@ -60,8 +61,10 @@ def _since(value: str | None) -> str | None:
             moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
             raise typer.BadParameter("use a duration (30m, 24h, 7d) or an ISO time") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC)
+        try:
+            moment = in_span(moment)  # a naive time is UTC
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
     return moment.isoformat()
 
 

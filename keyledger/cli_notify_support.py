@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from contracts.calendar import add_months
+from contracts.calendar import SPAN, add_months, in_span
 from keyledger.cli_common import Target, connect, run_async
 
 _RELATIVE = re.compile(r"\+(\d+)(d|w|mo|y)")
@@ -42,16 +42,19 @@ def parse_as_of(text: str | None, now: datetime | None = None) -> datetime | Non
         return now
     if found := _RELATIVE.fullmatch(text):
         count, unit = int(found[1]), found[2]
-        if unit in ("d", "w"):
-            return now + timedelta(days=count * (7 if unit == "w" else 1))
-        return add_months(now, count * (12 if unit == "y" else 1))
+        try:
+            if unit in ("d", "w"):
+                return in_span(now + timedelta(days=count * (7 if unit == "w" else 1)))
+            return in_span(add_months(now, count * (12 if unit == "y" else 1)))
+        except (OverflowError, ValueError):  # +999999y: past datetime's own range
+            raise ValueError(SPAN) from None
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(
             "not a date: use YYYY-MM-DD, an ISO date-time, now, or +10d / +2w / +5mo / +1y"
         ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    return in_span(moment)  # a naive time is UTC
 
 
 def _as_of_option(value: str | None) -> str | None:

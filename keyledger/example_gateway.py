@@ -1,12 +1,14 @@
 """A runnable example API behind keyledger.gateway: GET /v1/ping, GET and POST /v1/contacts.
 
-    uvicorn keyledger.example_gateway:create_app --factory --port 8000 --no-access-log
+    uvicorn keyledger.example_gateway:create_app --factory --port 8000 --no-access-log \
+        --http keyledger.gateway_http:HeadTimeoutProtocol
 
 It finds NATS the way the CLI does (KEYLEDGER_NATS_URL, else <data dir>/nats.url), and
 connects as the `gateway` identity (KEYLEDGER_NATS_CREDENTIALS_FILE, else
 <data dir>/credentials/gateway.json; none: no authentication).
 Run uvicorn without its access log: that log prints query strings, and a caller may put a
-key in one.
+key in one; and with keyledger.gateway_http's protocol, which closes connections whose
+request head takes over 10 s (uvicorn alone waits for a slow client forever).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from starlette.routing import Route
 
 from keyledger.client import discover_credentials, discover_nats_url
 from keyledger.gateway import Gateway, KeyledgerMiddleware
+from services.common import strictjson
 
 MAX_CONTACTS = 1000  # per account: an example, kept in memory
 
@@ -43,7 +46,7 @@ def create_app(nats_url: str | None = None, gateway: Gateway | None = None) -> S
     async def add_contact(request: Request) -> JSONResponse:
         account = _caller(request)["account_id"]
         try:
-            body = await request.json()
+            body = strictjson.loads(await request.body())  # a repeated key is refused
             contact: dict[str, Any] = {"name": str(body["name"]), "email": str(body["email"])}
         except (ValueError, KeyError, TypeError):
             problem = {"code": "invalid_request", "message": 'expected {"name": ..., "email": ...}'}

@@ -15,7 +15,7 @@ from contracts.calllog import CallRecorded
 from keyledger.client import Refused, Unreachable
 from keyledger.gateway_link import Gateway
 
-__all__ = ["Gateway", "KeyledgerMiddleware", "presented_key"]
+__all__ = ["AmbiguousKey", "Gateway", "KeyledgerMiddleware", "presented_key"]
 
 log = logging.getLogger("keyledger.gateway")
 Scope = MutableMapping[str, Any]
@@ -29,9 +29,10 @@ class KeyledgerMiddleware:
     """`app.add_middleware(KeyledgerMiddleware, gateway=Gateway(url))` on Starlette/FastAPI.
 
     The key comes from `Authorization: Bearer <key>` or `X-API-Key` (never from the URL);
-    an invalid key gets a 401 JSON error and the app is not called. The app sees the caller
-    as `scope["keyledger"] = {"account_id", "key_id"}`. After the response the call is put
-    in the buffer, which records it in the background.
+    an invalid key gets a 401 JSON error and the app is not called; two different keys in
+    one request get a 400 `ambiguous_key` (which one the caller meant is not ours to guess).
+    The app sees the caller as `scope["keyledger"] = {"account_id", "key_id"}`. After the
+    response the call is put in the buffer, which records it in the background.
     """
 
     def __init__(self, app: ASGIApp, gateway: Gateway) -> None:
@@ -68,7 +69,11 @@ class KeyledgerMiddleware:
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self._start()  # servers and test transports without lifespan
         started, ts = time.monotonic(), self.gateway.clock()
-        key = presented_key(scope)
+        try:
+            key = presented_key(scope)
+        except AmbiguousKey:
+            hint = "send one API key: the request carries two different ones"
+            return await _reply(send, 400, "ambiguous_key", hint)
         if key is None:
             hint = "send the API key as `Authorization: Bearer <key>` or `X-API-Key: <key>`"
             return await _reply(send, 401, "missing_key", hint)
@@ -118,17 +123,29 @@ class KeyledgerMiddleware:
         self.gateway.record(call)
 
 
+class AmbiguousKey(ValueError):
+    """The request names two different keys (e.g. `Authorization: Bearer A`, `X-API-Key: B`)."""
+
+
 def presented_key(scope: Scope) -> str | None:
-    """The key from `Authorization: Bearer` or `X-API-Key`; None when neither is there."""
-    headers: list[tuple[bytes, bytes]] = list(scope.get("headers") or [])
-    for name, value in headers:
+    """The key from `Authorization: Bearer` or `X-API-Key`; None when neither is there.
+
+    The same key in several headers is one key; two different ones raise AmbiguousKey, so
+    a proxy that adds its own header can never decide silently which key is served.
+    """
+    found: str | None = None
+    for name, value in scope.get("headers") or ():
+        key: str | None = None
         if name == b"authorization":
             scheme, _, token = value.decode("latin-1").partition(" ")
             if scheme.lower() == "bearer" and token.strip():
-                return token.strip()
+                key = token.strip()
         elif name == b"x-api-key" and value.strip():
-            return value.decode("latin-1").strip()
-    return None
+            key = value.decode("latin-1").strip()
+        if key is not None and found is not None and key != found:
+            raise AmbiguousKey("two different API keys in one request")
+        found = key or found
+    return found
 
 
 async def _reply(send: Send, status: int, code: str, message: str) -> None:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 GATEWAY_FACTORY = "keyledger.example_gateway:create_app"
+HTTP_PROTOCOL = "keyledger.gateway_http:HeadTimeoutProtocol"  # slow request heads: cut off
 URL_FILE = "gateway.url"
 HOST = "127.0.0.1"
 
@@ -17,7 +18,7 @@ HOST = "127.0.0.1"
 def gateway_command(port: int) -> list[str]:
     """uvicorn without its access log: that log would print query strings, keys and all."""
     return [
-        *(sys.executable, "-m", "uvicorn", GATEWAY_FACTORY, "--factory"),
+        *(sys.executable, "-m", "uvicorn", GATEWAY_FACTORY, "--factory", "--http", HTTP_PROTOCOL),
         *("--host", HOST, "--port", str(port), "--no-access-log"),
     ]
 

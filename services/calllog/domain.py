@@ -8,13 +8,16 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
-from contracts.calllog import STATUS_CLASSES, CallRecorded, ListCalls
+from contracts.calllog import STATUS_CLASSES, CallRecorded, ListCalls, recorded_subject
 from contracts.replies import ErrorCode
 from services.common.errors import Refused, describe
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = 1_000_000
+MAX_INT64 = 2**63 - 1  # the ts_us column (BIGINT): a larger cursor would overflow the driver
 BUCKET_US = {"hour": 3600 * US, "day": 86400 * US}
+Reason = Literal["malformed", "duplicate_key", "subject_mismatch"]
+REASONS: tuple[Reason, ...] = ("malformed", "duplicate_key", "subject_mismatch")
 
 
 class DomainError(Refused):
@@ -80,7 +83,9 @@ def encode_cursor(ts_us: int, call_id: str) -> str:
 
 def decode_cursor(cursor: str) -> tuple[int, str]:
     head, sep, call_id = cursor.partition(":")
-    if not sep or not head.isdigit() or not call_id or len(head) > 20:
+    # isdigit() alone passes "²", which int() refuses
+    digits = head.isascii() and head.isdigit() and len(head) <= 19
+    if not sep or not call_id or not digits or int(head) > MAX_INT64:
         raise invalid("cursor: not a cursor from a previous page")
     return int(head), call_id
 
@@ -102,14 +107,26 @@ def error_rate(by_class: dict[str, int]) -> float:
     return round(errors / total, 4) if total else 0.0
 
 
-def call_row(stream_seq: int, raw: dict[str, Any] | None) -> dict[str, Any]:
-    """A stored row from a record on the stream; ValueError when it is not a CallRecorded."""
+class Refusal(ValueError):
+    """A record on CALLS that is not stored; `reason` is what the refusal is counted under."""
+
+    def __init__(self, reason: Reason, detail: str) -> None:
+        super().__init__(detail)
+        self.reason = reason
+
+
+def call_row(stream_seq: int, subject: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored row from a record on the stream; Refusal when it is not a CallRecorded, or
+    names another account than the subject it was published on (the subject is what the
+    stream's permissions and purges act on: a call must be where its account is)."""
     if raw is None:
-        raise ValueError("not a JSON object")
+        raise Refusal("malformed", "not a JSON object")
     try:
         call = CallRecorded.model_validate(raw)
     except ValidationError as exc:
-        raise ValueError(describe(exc)) from None
+        raise Refusal("malformed", describe(exc)) from None
+    if subject != recorded_subject(call.account_id):
+        raise Refusal("subject_mismatch", "the record names another account than its subject")
     return {
         "call_id": call.call_id,
         "account_id": call.account_id,

@@ -6,46 +6,110 @@ import logging
 from operator import itemgetter
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.calllog import PROJECTION_DURABLE
-from services.calllog.domain import call_row
+from services.calllog.domain import REASONS, Reason, Refusal, call_row
 from services.calllog.store import calls, tracking
+from services.common import strictjson
 from services.common import tracking as tracking_row
-from services.common.sql import insert_ignore
+from services.common.sql import insert_ignore, upsert
 
 log = logging.getLogger("keyledger.calllog")
+Record = tuple[str, bytes]  # subject, data: what the projector hands over per message
+# Refusals are counted in the tracking table, one row per reason ("refused:<reason>", the
+# count in last_seq): in the batch's own transaction, so a redelivered batch is never
+# counted twice and every replica reports the same numbers; no schema change needed.
+_COUNTER = "refused:"
 
 
-async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | None]]) -> int:
-    """Apply a batch and the tracking row in one transaction; returns rows offered.
+def record(subject: str, data: bytes) -> Record:
+    """The projector's decode step: parsing is left to `project`, which needs the subject."""
+    return subject, data
 
-    A malformed record is logged by sequence and skipped: it must never stall the consumer.
-    """
+
+def _parsed(data: bytes) -> dict[str, Any] | None:
+    """The JSON object, or None; DuplicateKey when an object repeats a key."""
+    try:
+        value = strictjson.loads(data)
+    except strictjson.DuplicateKey:
+        raise
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _row(stream_seq: int, subject: str, data: bytes) -> dict[str, Any]:
+    try:
+        raw = _parsed(data)
+    except strictjson.DuplicateKey as exc:
+        raise Refusal("duplicate_key", str(exc)) from None
+    return call_row(stream_seq, subject, raw)
+
+
+def _refused(stream_seq: int, subject: str, refusal: Refusal) -> None:
+    """One line per refusal, naming the stream sequence (where an operator finds it); values
+    from the body are never logged."""
+    if refusal.reason == "malformed":
+        log.error(
+            "calllog: skipped malformed call record at stream sequence %d: %s",
+            stream_seq,
+            refusal,
+        )
+    else:
+        log.warning(
+            "calllog: refused call record at stream sequence %d on %s (%s): %s",
+            stream_seq,
+            subject,
+            refusal.reason,
+            refusal,
+        )
+
+
+async def project(engine: AsyncEngine, batch: list[tuple[int, Record]]) -> int:
+    """Apply a batch, its refusal counts and the tracking row in one transaction; returns
+    rows offered. A refused record is logged, counted and skipped: it never stalls the
+    consumer, and is never stored as a call."""
     async with engine.begin() as conn:
         last = await tracking_row.last_seq(conn, tracking, PROJECTION_DURABLE)
         rows: dict[str, dict[str, Any]] = {}
-        for stream_seq, raw in batch:
+        refused: dict[Reason, int] = {}
+        for stream_seq, (subject, data) in batch:
             if stream_seq <= last:
                 continue
             try:
-                row = call_row(stream_seq, raw)
-            except ValueError as exc:
-                log.error(
-                    "calllog: skipped malformed call record at stream sequence %d: %s",
-                    stream_seq,
-                    exc,
-                )
+                row = _row(stream_seq, subject, data)
+            except Refusal as refusal:
+                _refused(stream_seq, subject, refusal)
+                refused[refusal.reason] = refused.get(refusal.reason, 0) + 1
                 continue
             rows.setdefault(row["call_id"], row)
         if rows:
             # a call id seen before (a gateway's retry past the duplicate window) is kept once
             sql, order = _insert_sql(conn)
             await conn.exec_driver_sql(sql, list(map(order, rows.values())))
+        for reason, count in refused.items():
+            await _count(conn, reason, count)
         await tracking_row.advance(
             conn, tracking, PROJECTION_DURABLE, last, [seq for seq, _ in batch]
         )
         return len(rows)
+
+
+async def _count(conn: AsyncConnection, reason: Reason, count: int) -> None:
+    stmt = upsert(conn, tracking, ["projection"], {"last_seq": tracking.c.last_seq + count})
+    await conn.execute(stmt, {"projection": _COUNTER + reason, "last_seq": count})
+
+
+async def refusals(engine: AsyncEngine) -> dict[str, int]:
+    """Records refused since the log began, by reason (every reason, zeros included)."""
+    found = select(tracking.c.projection, tracking.c.last_seq).where(
+        tracking.c.projection.startswith(_COUNTER)
+    )
+    async with engine.connect() as conn:
+        counts = {name[len(_COUNTER) :]: int(n) for name, n in (await conn.execute(found)).all()}
+    return {reason: counts.get(reason, 0) for reason in REASONS}
 
 
 _SQL: dict[str, tuple[str, itemgetter[str]]] = {}

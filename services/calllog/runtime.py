@@ -61,6 +61,7 @@ class Runtime(OwnConnection):
             position=lambda: projection.position(self._engine),
             turn=turn_for(self._engine, PROJECTION_DURABLE),
             batch=self._batch,
+            decode=projection.record,
         )
         await self._projector.start()
 
@@ -82,12 +83,14 @@ class Runtime(OwnConnection):
             return
         try:
             seq = await projection.position(self._engine)
+            refused = await projection.refusals(self._engine)
         except Exception as exc:
             log.error("calllog: health check cannot read the database: %s", type(exc).__name__)
             await msg.respond(replies.error(replies.ErrorCode.UNAVAILABLE, "database unreachable"))
             return
         # pid: tells replicas apart, as every replica answers in the same queue group
-        await msg.respond(replies.ok({"service": "calllog", "pid": os.getpid(), "stream_seq": seq}))
+        state = {"service": "calllog", "pid": os.getpid(), "stream_seq": seq, "refused": refused}
+        await msg.respond(replies.ok(state))
 
     async def stop(self) -> None:
         if self._projector:

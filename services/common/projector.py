@@ -23,7 +23,8 @@ from services.common.turn import Turn
 
 log = logging.getLogger(__name__)
 
-Apply = Callable[[list[tuple[int, dict[str, Any] | None]]], Awaitable[object]]
+Apply = Callable[[list[tuple[int, Any]]], Awaitable[object]]
+Decode = Callable[[str, bytes], Any]
 Position = Callable[[], Awaitable[int]]
 FETCH_SECONDS = 1.0
 
@@ -55,13 +56,18 @@ class Projector:
         batch: int = 500,
         ack_wait: float = 30.0,
         envelopes: bool = False,
+        decode: Decode | None = None,
     ) -> None:
         """position: the projection's last applied stream sequence (its tracking row);
         envelopes: the stream holds hash-chained events (KEYS, NOTIFY), so a message that
         is not an event of the account its subject names reaches `apply` as None, reported
-        once (services.common.eventlog)."""
+        once (services.common.eventlog);
+        decode: (subject, data) -> what `apply` gets per message, for streams whose
+        messages are checked against their subject otherwise (CALLS); by default the JSON
+        object (None if the data is not one)."""
         self._js, self._nc = js, nc
         self._envelopes = envelopes
+        self._custom = decode
         self._stream, self._subject, self._durable = stream, subject, durable
         self._apply, self._position, self._turn = apply, position, turn
         self._batch = batch
@@ -228,7 +234,9 @@ class Projector:
             seq = msg.seq + 1
         return found
 
-    def _decode(self, stored: Stored) -> tuple[int, dict[str, Any] | None]:
+    def _decode(self, stored: Stored) -> tuple[int, Any]:
+        if self._custom is not None:
+            return stored.stream_seq, self._custom(stored.subject, stored.data)
         if self._envelopes:
             return stored.stream_seq, envelope(self._stream, stored, f"projection {self._durable}")
         return stored.stream_seq, _json(stored.data)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ValidationError
 from contracts import replies
 from contracts.replies import ErrorCode
 from services.common.errors import Refused, describe
+from services.common.strictjson import DuplicateKey, check_unique_keys
 
 log = logging.getLogger("keyledger")
 M = TypeVar("M", bound=BaseModel)
@@ -23,11 +24,18 @@ MAX_REQUEST_BYTES = 64 * 1024
 
 
 def parse(model: type[M], body: bytes, *, max_bytes: int = MAX_REQUEST_BYTES) -> M:
-    """Validate the raw body ourselves, so bad input gets an answer instead of a time-out."""
+    """Validate the raw body ourselves, so bad input gets an answer instead of a time-out.
+
+    A key repeated in an object is refused: pydantic alone would keep the last value, and a
+    proxy that checked the first one would have approved another request than the one run.
+    """
     if len(body) > max_bytes:
         raise Refused(ErrorCode.INVALID_REQUEST, f"request over {max_bytes} bytes")
     try:
+        check_unique_keys(body)
         return model.model_validate_json(body)
+    except DuplicateKey as exc:
+        raise Refused(ErrorCode.INVALID_REQUEST, str(exc)) from None
     except ValidationError as exc:
         raise Refused(ErrorCode.INVALID_REQUEST, describe(exc)) from None
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-import orjson
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
@@ -13,6 +12,7 @@ from nats.aio.subscription import Subscription
 from contracts import replies
 from contracts.keys import SERVICE_QUEUE, VERIFY_SUBJECT, VerifyResult
 from contracts.replies import ErrorCode
+from services.common import strictjson
 from services.common.inboxes import answerable
 from services.keys.registry import Registry
 
@@ -27,9 +27,13 @@ _BAD_REQUEST = replies.error(
 
 
 def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
-    """The whole verification: parse, check, look up the hash; no I/O."""
+    """The whole verification: parse, check, look up the hash; no I/O.
+
+    Parsed by strictjson, not orjson: a repeated key (two fingerprints) is refused like every
+    other request's; for a body this small that costs about a microsecond.
+    """
     try:
-        request = orjson.loads(body)
+        request = strictjson.loads(body)
         if "fingerprint" in request:
             reason, entry = registry.lookup(bytes.fromhex(request["fingerprint"]), now)
         else:

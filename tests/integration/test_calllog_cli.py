@@ -125,6 +125,8 @@ def test_key_show_says_unknown_without_the_call_log(acme: Cli) -> None:
     [
         ["calls", "acme", "--status", "6xx"],
         ["calls", "acme", "--since", "yesterday"],
+        ["calls", "acme", "--since", "0001-01-01T00:00:00+05:00"],
+        ["calls", "acme", "--since", "9999-12-31"],
         ["calls", "acme", "--path", "v1/contacts"],
         ["calls", "acme", "--limit", "5000"],
         ["calls", "stats", "acme", "--by", "week"],

@@ -19,6 +19,7 @@ from services.common.sql import make_engine
 from tests.plugins.calllog import (
     Clock,
     a_call,
+    calllog_running,
     ingested,
     listed,
     publish,
@@ -117,6 +118,46 @@ async def test_malformed_records_are_skipped_and_named_by_sequence(
     assert [c["path"] for c in await listed(nc, account)] == ["/v1/fine"]
     for seq in seqs:
         assert f"malformed call record at stream sequence {seq}:" in caplog.text
+
+
+async def refusal_counts(nc: Client) -> dict[str, int]:
+    reply = json.loads((await nc.request("calls.query.health", b"{}", timeout=2)).data)
+    return dict(reply["result"]["refused"])
+
+
+async def test_a_record_whose_subject_and_body_name_different_accounts_is_refused_and_counted(
+    calllog_settings: CallLogSettings,
+    nc: Client,
+    clock: Clock,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    victim, other = acct(), acct()
+    js = nc.jetstream()
+    async with calllog_running(calllog_settings, clock):
+        forged = a_call(victim, clock.now, path="/v1/forged-secret-path")
+        body = forged.model_dump_json().encode()
+        seqs = [
+            (await js.publish(f"calls.recorded.{other}", body)).seq,
+            (await js.publish(f"calls.recorded.{victim}.x", body)).seq,
+        ]
+        twice = body.replace(b'"account_id":', b'"account_id":"%s","account_id":' % other.encode())
+        seqs.append((await js.publish(f"calls.recorded.{other}", twice)).seq)
+        with caplog.at_level(logging.WARNING, logger="keyledger.calllog"):
+            await ingested(nc, await publish(nc, a_call(victim, clock.now, path="/v1/real")))
+        assert [c["path"] for c in await listed(nc, victim)] == ["/v1/real"]
+        assert await listed(nc, other) == []
+        counts = await refusal_counts(nc)
+    assert counts == {"malformed": 0, "duplicate_key": 1, "subject_mismatch": 2}
+    lines = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    reasons = ["subject_mismatch", "subject_mismatch", "duplicate_key"]
+    for seq, reason in zip(seqs, reasons, strict=True):
+        assert any(f"sequence {seq} " in line and f"({reason})" in line for line in lines)
+    assert "forged-secret-path" not in caplog.text  # the body is never logged
+    async with calllog_running(calllog_settings, clock):  # counted once, kept across restarts
+        await ingested(nc, seqs[-1] + 1)
+        assert await refusal_counts(nc) == counts
+    stored = await nc.jetstream().stream_info("CALLS")
+    assert stored.state.messages == 4  # refused, not deleted: the stream denies deletes
 
 
 async def test_retention_deletes_expired_rows_in_small_batches(

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from keyledger import example_gateway
 from keyledger.gateway import Gateway, KeyledgerMiddleware
 from keyledger.natsserver import NatsServer
 from services.calllog.settings import CallLogSettings
@@ -147,6 +148,46 @@ async def test_a_missing_or_bad_key_gets_401_and_never_reaches_the_app(
     assert answer.json()["error"]["code"] == code
     assert answer.headers["www-authenticate"].startswith("Bearer")
     assert api.hits == []
+
+
+async def test_two_different_keys_in_one_request_get_400_and_never_reach_the_app(
+    http: httpx.AsyncClient, api: App, request_json: KeysRequest
+) -> None:
+    account, mine = await account_with_key(request_json)
+    _, theirs = await account_with_key(request_json)  # valid too, for another account
+    a, b = mine["key"], theirs["key"]
+    ambiguous = [
+        [("Authorization", f"Bearer {a}"), ("X-API-Key", b)],
+        [("X-API-Key", b), ("Authorization", f"Bearer {a}")],
+        [("X-API-Key", a), ("X-API-Key", b)],
+        [("Authorization", f"Bearer {a}"), ("Authorization", f"Bearer {b}")],
+    ]
+    for headers in ambiguous:
+        answer = await http.get("/v1/ping", headers=headers)
+        assert answer.status_code == 400
+        assert answer.json()["error"]["code"] == "ambiguous_key"
+        assert a not in answer.text
+        assert b not in answer.text
+    assert api.hits == []
+    same = [("Authorization", f"Bearer {a}"), ("X-API-Key", a)]
+    assert (await http.get("/v1/ping", headers=same)).status_code == 200
+    assert api.hits == [{"account_id": account, "key_id": mine["key_id"]}]
+
+
+async def test_the_example_api_refuses_a_body_naming_a_key_twice(
+    gateway: Gateway, request_json: KeysRequest
+) -> None:
+    _, key = await account_with_key(request_json)
+    transport = httpx.ASGITransport(app=example_gateway.create_app(gateway=gateway))
+    async with httpx.AsyncClient(transport=transport, base_url="http://gw.test") as client:
+        twice = b'{"name": "Ann", "email": "ann@example.com", "name": "Eve"}'
+        refused = await client.post("/v1/contacts", content=twice, headers=bearer(key["key"]))
+        assert (refused.status_code, refused.json()["error"]["code"]) == (400, "invalid_request")
+        once = b'{"name": "Ann", "email": "ann@example.com"}'
+        made = await client.post("/v1/contacts", content=once, headers=bearer(key["key"]))
+        assert made.status_code == 201
+        listed = (await client.get("/v1/contacts", headers=bearer(key["key"]))).json()
+    assert [c["name"] for c in listed["contacts"]] == ["Ann"]
 
 
 async def test_a_deactivated_or_rotated_out_key_gets_401(

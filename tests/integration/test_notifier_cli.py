@@ -76,6 +76,10 @@ def test_refusals_and_usage_errors_exit_as_documented(cli: Cli) -> None:
     assert (bad_id.exit_code, "invalid_request" in bad_id.stderr) == (1, True)
     for args in (["reminders", "acme", "--as-of", "2026-02-30"], ["reminders", "sweep", "--as-of"]):
         assert cli(*args).exit_code == 2
+    for moment in ("9999-12-31", "+99999999999d", "+9999999y", "0001-01-01T00:00:00+05:00"):
+        beyond = cli("reminders", "acme", "--as-of", moment)
+        assert (beyond.exit_code, "Traceback" in beyond.stderr) == (2, False), moment
+        assert "1970-01-01 and 8999-12-31" in beyond.stderr
     assert cli("notifications").exit_code == 2
     missing = cli("reminders", "show", "nobody", "--json")
     assert (missing.exit_code, '"key": null' in missing.stdout) == (0, True)
@@ -93,3 +97,6 @@ def test_as_of_accepts_dates_times_and_offsets() -> None:
     for bad in ("tomorrow", "+5m", "2026-13-01", "-5mo"):
         with pytest.raises(ValueError, match="not a date"):
             parse_as_of(bad, now)
+    for beyond in ("9999-12-31", "1969-12-31", "+999999999999d", "+7000y", "+99999999999mo"):
+        with pytest.raises(ValueError, match="must lie between"):
+            parse_as_of(beyond, now)

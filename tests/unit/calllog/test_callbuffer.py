@@ -11,7 +11,7 @@ import pytest
 
 from contracts.calllog import CallRecorded
 from keyledger.callbuffer import CallBuffer
-from keyledger.gateway import presented_key
+from keyledger.gateway import AmbiguousKey, presented_key
 
 
 def calls(count: int) -> list[CallRecorded]:
@@ -106,6 +106,9 @@ def scope(*headers: tuple[bytes, bytes]) -> dict[str, Any]:
         ([(b"authorization", b"Basic dTpw"), (b"x-api-key", b"klk_abc")], "klk_abc"),
         ([(b"authorization", b"Basic dTpw")], None),
         ([(b"authorization", b"Bearer ")], None),
+        ([(b"authorization", b"Bearer klk_abc"), (b"x-api-key", b"klk_abc ")], "klk_abc"),
+        ([(b"x-api-key", b"klk_abc"), (b"x-api-key", b"klk_abc")], "klk_abc"),
+        ([(b"authorization", b"Bearer "), (b"x-api-key", b"klk_abc")], "klk_abc"),
         ([], None),  # a key in the query string is not looked at
     ],
 )
@@ -113,3 +116,20 @@ def test_the_key_comes_from_the_headers_only(
     headers: list[tuple[bytes, bytes]], key: str | None
 ) -> None:
     assert presented_key(scope(*headers)) == key
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        [(b"authorization", b"Bearer klk_a"), (b"x-api-key", b"klk_b")],
+        [(b"x-api-key", b"klk_b"), (b"authorization", b"Bearer klk_a")],
+        [(b"x-api-key", b"klk_a"), (b"x-api-key", b"klk_b")],
+        [(b"authorization", b"Bearer klk_a"), (b"authorization", b"Bearer klk_b")],
+        [(b"x-api-key", b"klk_a"), (b"x-api-key", b"klk_a"), (b"x-api-key", b"klk_b")],
+    ],
+)
+def test_two_different_keys_in_one_request_are_ambiguous(
+    headers: list[tuple[bytes, bytes]],
+) -> None:
+    with pytest.raises(AmbiguousKey):
+        presented_key(scope(*headers))

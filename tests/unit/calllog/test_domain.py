@@ -11,6 +11,7 @@ from contracts import keyformat
 from contracts.calllog import RETENTION_SECONDS, CallRecorded, ListCalls
 from services.calllog.domain import (
     DomainError,
+    Refusal,
     bucket_starts,
     call_row,
     decode_cursor,
@@ -119,7 +120,8 @@ def record(**fields: Any) -> dict[str, Any]:
 
 def test_a_record_becomes_a_row_in_utc_without_a_query_string() -> None:
     key = keyformat.generate()
-    row = call_row(9, record(path=f"/v1/contacts/{key}?hapikey={key}#top", extra="ignored"))
+    raw = record(path=f"/v1/contacts/{key}?hapikey={key}#top", extra="ignored")
+    row = call_row(9, "calls.recorded.acme", raw)
     assert row["path"] == "/v1/contacts/klk_[redacted]"
     assert row["ts_us"] == to_us(datetime(2026, 3, 10, 11, tzinfo=UTC))
     assert row["stream_seq"] == 9
@@ -138,14 +140,24 @@ def test_a_record_becomes_a_row_in_utc_without_a_query_string() -> None:
     ],
 )
 def test_a_malformed_record_is_refused(raw: dict[str, Any] | None) -> None:
-    with pytest.raises(ValueError):  # noqa: PT011 - the projection logs any reason
-        call_row(1, raw)
+    with pytest.raises(Refusal) as refused:
+        call_row(1, "calls.recorded.acme", raw)
+    assert refused.value.reason == "malformed"
+
+
+@pytest.mark.parametrize(
+    "subject", ["calls.recorded.other", "calls.recorded.acme.x", "calls.recorded.acm"]
+)
+def test_a_record_naming_another_account_than_its_subject_is_refused(subject: str) -> None:
+    with pytest.raises(Refusal) as refused:
+        call_row(1, subject, record())
+    assert refused.value.reason == "subject_mismatch"
 
 
 def test_a_refusal_never_echoes_a_value() -> None:
     key = keyformat.generate()
-    with pytest.raises(ValueError) as refused:  # noqa: PT011
-        call_row(1, record(status=key, method=key))
+    with pytest.raises(Refusal) as refused:
+        call_row(1, "calls.recorded.acme", record(status=key, method=key))
     assert key not in str(refused.value)
 
 

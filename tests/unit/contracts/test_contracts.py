@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from contracts.calendar import add_months
+from contracts.calendar import add_months, in_span
 from contracts.envelope import chain_hash
 from contracts.keys import KeyGenerated, RotateKey
 
@@ -28,6 +28,26 @@ def test_add_months_clamps_to_the_last_day(
     start: datetime, months: int, expected: datetime
 ) -> None:
     assert add_months(start, months) == expected
+
+
+@pytest.mark.parametrize(
+    "moment",
+    [
+        datetime(1969, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(9000, 1, 1, tzinfo=UTC),
+        datetime.fromisoformat("0001-01-01T00:00:00+05:00"),  # no UTC datetime at all
+        datetime.fromisoformat("9999-12-31T23:59:59-05:00"),
+    ],
+)
+def test_moments_outside_the_span_are_value_errors_not_overflows(moment: datetime) -> None:
+    with pytest.raises(ValueError, match="must lie between"):
+        in_span(moment)
+
+
+def test_moments_inside_the_span_come_back_in_utc() -> None:
+    late = datetime.fromisoformat("8999-12-31T23:59:59+01:00")
+    assert in_span(late) == datetime(8999, 12, 31, 22, 59, 59, tzinfo=UTC)
+    assert in_span(datetime(1970, 1, 1)) == datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def test_chain_hash_ignores_its_own_field_and_sees_every_other() -> None:
