@@ -6,6 +6,9 @@ import json
 import os
 import re
 import signal
+import subprocess
+import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +23,7 @@ from tests.integration.up_process import up_dev
 
 pytestmark = pytest.mark.nats
 
+KEYLEDGER = str(Path(sys.executable).parent / "keyledger")
 HEAL_SECONDS = 10.0
 STALE = "Traceback (most recent call last):\nRuntimeError: stale-from-an-earlier-run\n"
 VICTIMS = tuple(os.environ.get("VICTIMS", "keys notifier calllog gateway nats-server").split())
@@ -92,6 +96,34 @@ class Account:
             time.sleep(0.2)
 
 
+class Load(threading.Thread):
+    """Rotates `load`'s key from another process, one after the other, through every kill:
+    each rotate answered ok must be in KEYS; any other answer must say to retry."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(daemon=True)
+        self.folder = folder
+        self.acknowledged: list[str] = []
+        self.refused: list[str] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        argv = [KEYLEDGER, "key", "rotate", "load", "--as", "bob", "--yes", "--json"]
+        while not self.stopping.is_set():
+            done = subprocess.run(
+                [*argv, "--data-dir", str(self.folder)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if done.returncode == 0:
+                self.acknowledged.append(json.loads(done.stdout)["key_id"])
+            elif '"code": "unavailable"' not in done.stdout and done.returncode != 3:
+                self.refused.append(done.stdout + done.stderr)
+            self.stopping.wait(0.2)
+
+
 def why(folder: Path, victim: str, out: Path) -> str:
     log = folder / ("nats-server.log" if victim == "nats-server" else f"{victim}.log")
     return f"{victim} did not heal; up said:\n{out.read_text()}\n{log}:\n{log.read_text()[-3000:]}"
@@ -106,6 +138,10 @@ def test_kill_9_of_each_child_and_of_nats_server_heals_within_10_s(tmp_path: Pat
     with up_dev(folder, out) as proc:
         ok(folder, "account", "open", "acme", "--owner", "alice", "--email", "a@example.com")
         acme.key = str(ok(folder, "key", "generate", "acme", "--as", "alice")["key"])
+        ok(folder, "account", "open", "load", "--owner", "bob", "--email", "b@example.com")
+        ok(folder, "key", "generate", "load", "--as", "bob")
+        load = Load(folder)
+        load.start()
         for victim in VICTIMS:
             acme.calls_recorded()  # before a kill: a killed gateway loses what it buffered
             assert acme.rotate()
@@ -122,6 +158,8 @@ def test_kill_9_of_each_child_and_of_nats_server_heals_within_10_s(tmp_path: Pat
                 f"{victim} (pid {pid}) killed by SIGKILL; restarting it in 0.5 s" in out.read_text()
             )
             assert proc.poll() is None
+        load.stopping.set()
+        load.join(60)
         acme.calls_recorded()
         human = CliRunner().invoke(app, ["health", "--data-dir", str(folder)]).stdout
         services, supervised = human.split("supervised by keyledger up (pid ")
@@ -138,3 +176,7 @@ def test_kill_9_of_each_child_and_of_nats_server_heals_within_10_s(tmp_path: Pat
     lost = [key_id for key_id in acme.acknowledged if key_id not in stored]
     assert not lost, f"acknowledged rotates missing from KEYS: {lost}"
     assert len(acme.acknowledged) >= 2 * len(VICTIMS)
+    lost = [key_id for key_id in load.acknowledged if key_id not in stored]
+    assert not lost, f"acknowledged rotates of the load missing from KEYS: {lost}"
+    assert load.acknowledged
+    assert not load.refused, load.refused[0]
