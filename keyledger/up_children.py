@@ -45,6 +45,16 @@ class Child:
         self.proc, self.log_offset = _popen(self.argv, self.env, self.log_file)
         self.history.restarted()
 
+    def state(self) -> dict[str, object]:
+        """For the state file `keyledger health` shows."""
+        running = self.history.due is None and self.proc.poll() is None
+        return {
+            "name": self.name,
+            "pid": self.proc.pid if running else None,
+            "state": "running" if running else "restarting",
+            "log": str(self.log_file),
+        } | self.history.state()
+
     def log_tail(self) -> str:
         """The end of what this run logged: never an earlier run's traceback."""
         return log_tail(self.log_file, since=self.log_offset)

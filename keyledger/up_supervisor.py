@@ -131,13 +131,7 @@ class Supervisor:
     def _write_state(self) -> None:
         """The state file `keyledger health` shows, when something in it changed."""
         processes = self.nats.state() if self.nats else []
-        for child in self.children:
-            running = child.history.due is None and child.proc.poll() is None
-            processes.append(
-                {"name": child.name, "pid": child.proc.pid if running else None}
-                | {"state": "running" if running else "restarting", "log": str(child.log_file)}
-                | child.history.state()
-            )
+        processes += [child.state() for child in self.children]
         state = {"pid": os.getpid(), "started_at": self.started_at, "processes": processes}
         if state != self.written:
             write_state(self.data_dir, state)
