@@ -76,7 +76,7 @@ def _supervised(state: dict[str, Any]) -> list[str]:
     lines = [f"supervised by keyledger up (pid {state['pid']}, since {state['started_at']}):"]
     for proc in state.get("processes", []):
         running = f"pid {proc['pid']}" if proc.get("pid") else proc.get("state", "down")
-        line = f"  {proc['name']:<22} {running}"
+        line = f"  {proc['name']:<24} {running}"
         if (restarts := proc.get("restarts")) is not None:
             line += f", {restarts} restart{'' if restarts == 1 else 's'}"
         if proc.get("last_exit"):
