@@ -166,6 +166,9 @@ def test_kill_9_of_each_child_and_of_nats_server_heals_within_10_s(tmp_path: Pat
         human = CliRunner().invoke(app, ["health", "--data-dir", str(folder)]).stdout
         services, supervised = human.split("supervised by keyledger up (pid ")
         assert all(f"{name:<9} ok" in services for name in ("keys", "notifier", "calllog"))
+        # only the killed were restarted: the others rode out nats-server's deaths, reconnecting
+        restarts = {name: found["restarts"] for name, found in processes(folder).items()}
+        assert restarts == {name: kills[name] for name in restarts}
         for victim, times in kills.items():
             line = next(line for line in supervised.splitlines() if line.startswith(f"  {victim} "))
             counted = f"{times} restart{'' if times == 1 else 's'}"
