@@ -90,11 +90,18 @@ class Account:
         self.pings += 1
         return True
 
-    def calls_recorded(self) -> None:
-        """Wait until every call the gateway answered is in the call log."""
+    def projections_caught_up(self) -> None:
+        """Wait until every call the gateway answered is in the call log, and the newest
+        rotate in the audit log (the keys service's projection resumed)."""
         deadline = time.monotonic() + HEAL_SECONDS
         while (total := ok(self.folder, "calls", "stats", "acme")["total"]) != self.pings:
             assert time.monotonic() < deadline, (total, self.pings)
+            time.sleep(0.2)
+        latest = self.acknowledged[-1] if self.acknowledged else None
+        while (
+            latest and (newest := ok(self.folder, "audit", "acme")["items"][0]["key_id"]) != latest
+        ):
+            assert time.monotonic() < deadline, (newest, latest)
             time.sleep(0.2)
 
 
@@ -146,7 +153,7 @@ def test_kill_9_of_each_child_and_of_nats_server_heals_within_10_s(tmp_path: Pat
         load.start()
         kills: Counter[str] = Counter()
         for victim in VICTIMS:
-            acme.calls_recorded()  # before a kill: a killed gateway loses what it buffered
+            acme.projections_caught_up()  # before a kill: a killed gateway loses what it buffered
             assert acme.rotate()
             pid = processes(folder)[victim]["pid"]
             os.kill(pid, signal.SIGKILL)
@@ -162,7 +169,7 @@ def test_kill_9_of_each_child_and_of_nats_server_heals_within_10_s(tmp_path: Pat
             assert proc.poll() is None
         load.stopping.set()
         load.join(60)
-        acme.calls_recorded()
+        acme.projections_caught_up()
         human = CliRunner().invoke(app, ["health", "--data-dir", str(folder)]).stdout
         services, supervised = human.split("supervised by keyledger up (pid ")
         assert all(f"{name:<9} ok" in services for name in ("keys", "notifier", "calllog"))
