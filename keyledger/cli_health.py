@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -17,7 +19,8 @@ from keyledger.cli_common import (
     show,
 )
 from keyledger.cli_common import connect as connect_as
-from keyledger.client import Refused, Unreachable
+from keyledger.client import DEFAULT_DATA_DIR, Refused, Unreachable
+from keyledger.up_state import read_state
 
 HEALTH_SUBJECTS = {
     "keys": keys.query_subject("health"),
@@ -35,7 +38,11 @@ def health(
     data_dir: DataDirOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Ask each service's health subject; exit 0 only if every one answers."""
+    """Ask each service's health subject; exit 0 only if every one answers.
+
+    Under `keyledger up` it also lists the processes it supervises: their pids, how often
+    each was restarted and how it last ended (`supervisor` in --json).
+    """
     target = Target(nats_url, data_dir, json)
     chosen = services or list(HEALTH_SUBJECTS)
     unknown = [name for name in chosen if name not in HEALTH_SUBJECTS]
@@ -53,9 +60,29 @@ def health(
         return answers
 
     answers = run_async(target, ask)
-    show(target, answers, (_line(name, answer) for name, answer in answers.items()))
+    lines = [_line(name, answer) for name, answer in answers.items()]
+    result: dict[str, Any] = dict(answers)
+    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or DEFAULT_DATA_DIR)
+    if (state := read_state(folder)) is not None:
+        result["supervisor"] = state
+        lines += _supervised(state)
+    show(target, result, lines)
     if not all(answer["ok"] for answer in answers.values()):
         raise typer.Exit(EXIT_UNREACHABLE)
+
+
+def _supervised(state: dict[str, Any]) -> list[str]:
+    """`keyledger up`'s processes, one line each: pid or state, restarts, how it last ended."""
+    lines = [f"supervised by keyledger up (pid {state['pid']}, since {state['started_at']}):"]
+    for proc in state.get("processes", []):
+        running = f"pid {proc['pid']}" if proc.get("pid") else proc.get("state", "down")
+        line = f"  {proc['name']:<24} {running}"
+        if (restarts := proc.get("restarts")) is not None:
+            line += f", {restarts} restart{'' if restarts == 1 else 's'}"
+        if proc.get("last_exit"):
+            line += f", last {proc['last_exit']} at {proc['last_exit_at']}"
+        lines.append(line)
+    return lines
 
 
 def _line(name: str, answer: dict[str, Any]) -> str:

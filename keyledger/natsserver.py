@@ -91,12 +91,25 @@ def parent_death_preexec() -> Callable[[], None] | None:
     return preexec
 
 
-def log_tail(path: Path, lines: int = 25) -> str:
-    """The last lines of a log file, or a note that there is none."""
+def log_size(path: Path) -> int:
+    """Where the next run's output starts in an appended log (0 if there is none yet)."""
     try:
-        text = path.read_text(errors="replace")
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
+def log_tail(path: Path, lines: int = 25, since: int = 0) -> str:
+    """The last lines of a log file from byte `since` on (one run's part of an appended
+    log: an earlier run's traceback must never pass for this run's), or a note."""
+    try:
+        with path.open("rb") as log:
+            log.seek(since)
+            text = log.read().decode(errors="replace")
     except OSError:
         return f"(no log at {path})"
+    if not text.strip():
+        return "(nothing logged by this run)"
     return "\n".join(text.splitlines()[-lines:])
 
 
@@ -142,6 +155,7 @@ class NatsServer:
         self.config_file = store_dir / "nats-server.conf"
         self._pdeathsig = pdeathsig
         self._proc: subprocess.Popen[bytes] | None = None
+        self.log_offset = 0  # where this run's part of the appended log starts
 
     @classmethod
     def start(
@@ -201,6 +215,11 @@ class NatsServer:
         return self._proc is not None and self._proc.poll() is None
 
     def _launch(self) -> None:
+        self._write_config()
+        self._spawn()
+        self._wait_ready()
+
+    def _write_config(self) -> None:
         block = self.authorization() if callable(self.authorization) else self.authorization
         if block:
             write_private(self.store_dir / ACCOUNTS_FILE, block)
@@ -215,11 +234,13 @@ class NatsServer:
                 pid_file=self.store_dir / PID_FILE,
             )
         )
-        self.config_file.chmod(0o600)
+        self.config_file.chmod(0o600)  # it may hold passwords
+
+    def _spawn(self) -> None:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         # Append: a restart keeps the previous run's log for post-mortems.
         with self.log_file.open("ab") as log:
-            log_offset = log.tell()
+            self.log_offset = log.tell()
             self._proc = subprocess.Popen(
                 [nats_server_binary(), "-c", str(self.config_file)],
                 stdin=subprocess.DEVNULL,
@@ -228,7 +249,21 @@ class NatsServer:
                 preexec_fn=parent_death_preexec() if self._pdeathsig else None,
                 process_group=0 if self._pdeathsig else None,
             )
-        self._wait_ready(log_offset)
+
+    def respawn(self) -> None:
+        """Start again after a crash, without waiting: same port, store and config file
+        (not re-rendered: it may have been changed and reloaded since). Poll ready()."""
+        if self.is_running():
+            raise RuntimeError("nats-server is still running")
+        self._spawn()
+
+    def ready(self) -> bool:
+        """True once this run has logged that it serves (JetStream recovered included)."""
+        return self.is_running() and self._logged_ready(self.log_offset)
+
+    def exit_code(self) -> int | None:
+        """The run's exit status (negative: killed by that signal); None while it runs."""
+        return None if self._proc is None else self._proc.poll()
 
     def _logged_ready(self, offset: int) -> bool:
         # Logged once JetStream has started and the client port accepts. Read from this
@@ -237,17 +272,17 @@ class NatsServer:
             log.seek(offset)
             return b"Server is ready" in log.read()
 
-    def _wait_ready(self, log_offset: int) -> None:
+    def _wait_ready(self) -> None:
         assert self._proc is not None
         deadline = time.monotonic() + READY_TIMEOUT
-        while not self._logged_ready(log_offset):
+        while not self._logged_ready(self.log_offset):
             code = self._proc.poll()
             if code is not None or time.monotonic() > deadline:
                 self.kill()
                 why = f"exited with code {code}" if code is not None else "was not ready in time"
                 raise _StartFailed(
                     f"nats-server {why} while starting; last lines of {self.log_file}:\n"
-                    + log_tail(self.log_file)
+                    + log_tail(self.log_file, since=self.log_offset)
                 )
             time.sleep(0.05)
 

@@ -75,7 +75,8 @@ def run_up(
     nodes: int = 0,
     instances: int = 1,
 ) -> int:
-    """Run NATS (unless nats_url) and the services until a signal; returns the exit code."""
+    """Run NATS (unless nats_url) and the services, restarting what dies, until a signal
+    (exit 0) or until one keeps dying (exit 1); see keyledger.up_supervisor."""
     data_dir = data_dir.resolve()  # children and nats.url readers get absolute paths
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock_fd = _lock(data_dir)

@@ -8,10 +8,11 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from keyledger.natsserver import parent_death_preexec
+from keyledger.natsserver import log_size, log_tail, parent_death_preexec
+from keyledger.up_restart import Restarts
 
 STOP_TIMEOUT = 10.0
 
@@ -29,9 +30,34 @@ class ServiceSpec:
 
 @dataclass
 class Child:
+    """One supervised process: how to start it again, and its current run."""
+
     spec: ServiceSpec
-    proc: subprocess.Popen[bytes]
+    name: str  # spec.name, with the instance number when there are several
+    argv: list[str]
+    env: dict[str, str]
     log_file: Path
+    proc: subprocess.Popen[bytes]
+    log_offset: int  # where this run's part of the appended log starts
+    history: Restarts = field(default_factory=Restarts)
+
+    def respawn(self) -> None:
+        self.proc, self.log_offset = _popen(self.argv, self.env, self.log_file)
+        self.history.restarted()
+
+    def state(self) -> dict[str, object]:
+        """For the state file `keyledger health` shows."""
+        running = self.history.due is None and self.proc.poll() is None
+        return {
+            "name": self.name,
+            "pid": self.proc.pid if running else None,
+            "state": "running" if running else "restarting",
+            "log": str(self.log_file),
+        } | self.history.state()
+
+    def log_tail(self) -> str:
+        """The end of what this run logged: never an earlier run's traceback."""
+        return log_tail(self.log_file, since=self.log_offset)
 
 
 def faststream() -> str:
@@ -42,8 +68,18 @@ def faststream() -> str:
     return found
 
 
-def spawn(spec: ServiceSpec, argv: list[str], env: dict[str, str], log_file: Path) -> Child:
+def spawn(
+    spec: ServiceSpec, name: str, argv: list[str], env: dict[str, str], log_file: Path
+) -> Child:
     """Start argv with its output appended to log_file."""
+    proc, offset = _popen(argv, env, log_file)
+    return Child(spec, name, argv, env, log_file, proc, offset)
+
+
+def _popen(
+    argv: list[str], env: dict[str, str], log_file: Path
+) -> tuple[subprocess.Popen[bytes], int]:
+    offset = log_size(log_file)
     with log_file.open("ab") as log:
         proc = subprocess.Popen(
             argv,
@@ -57,7 +93,7 @@ def spawn(spec: ServiceSpec, argv: list[str], env: dict[str, str], log_file: Pat
             process_group=0,
             preexec_fn=parent_death_preexec(),
         )
-    return Child(spec, proc, log_file)
+    return proc, offset
 
 
 async def stop(alive: Sequence[subprocess.Popen[bytes]], hurry: Callable[[], bool]) -> None:

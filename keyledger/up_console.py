@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 from keyledger.natsserver import log_tail
+from keyledger.up_restart import GIVE_UP_DEATHS, GIVE_UP_WINDOW, Restarts
 
 
 def say(text: str) -> None:
@@ -16,6 +17,23 @@ def err(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
-def report(what: str, log_file: Path) -> bool:
-    err(f"{what}; last lines of {log_file}:\n{log_tail(log_file)}")
+def report(what: str, log_file: Path, since: int = 0) -> bool:
+    """`what`, with the end of the log written since byte `since` (this run's part)."""
+    err(f"{what}; last lines of {log_file} from this run:\n{log_tail(log_file, since=since)}")
     return False
+
+
+def death(name: str, pid: int, history: Restarts, log_file: Path, tail: str) -> None:
+    """One line for a death (who, how, and what happens next), then this run's log tail."""
+    if history.due is None:
+        then = (
+            f"it died {GIVE_UP_DEATHS} times within {GIVE_UP_WINDOW:.0f} s: giving up, "
+            "stopping everything"
+        )
+    else:
+        then = f"restarting it in {history.delay():g} s"
+    indented = "\n".join(f"    {line}" for line in tail.splitlines())
+    err(
+        f"{name} (pid {pid}) {history.last_exit}; {then}. Its log ({log_file}) since it "
+        f"started:\n{indented}"
+    )

@@ -11,8 +11,9 @@ from contracts.accounts import SERVICES
 from keyledger import natsauth
 from keyledger.natsaccounts import render_accounts
 from keyledger.natscluster import NatsCluster
-from keyledger.natsserver import NatsServer
-from keyledger.up_console import err, report, say
+from keyledger.natsserver import NatsServer, log_tail
+from keyledger.up_console import death, err, report, say
+from keyledger.up_restart import Restarts
 from services.common.natsauth import Credentials, Options, env_credentials, options
 
 
@@ -47,12 +48,18 @@ def adopt_single_account_store(store_dir: Path) -> None:
 
 @dataclass
 class LocalNats:
-    """The NATS `up` runs itself: one nats-server, or a local cluster of several."""
+    """The NATS `up` runs itself: one nats-server, or a local cluster of several.
+
+    One server that dies is restarted like a service (same port, store and config file);
+    a cluster node is not: a node whose machine crashed must be wiped before it rejoins,
+    and the cluster serves on while a majority runs.
+    """
 
     data_dir: Path
     nodes: list[NatsServer]  # the one server, or the cluster's nodes
     cluster: NatsCluster | None = None
     nodes_down: set[int] = field(default_factory=set)  # pids already reported
+    history: Restarts = field(default_factory=Restarts)  # the one server's
 
     @classmethod
     def start(
@@ -110,9 +117,49 @@ class LocalNats:
         if down:
             node = down[0]
             return report(
-                f"nats-server {node.server_name} (pid {node.pid}) exited {when}", node.log_file
+                f"nats-server {node.server_name} (pid {node.pid}) exited {when}",
+                node.log_file,
+                node.log_offset,
             )
         return True
+
+    def ready(self) -> bool:
+        """False while the one server is restarting: hold the services' restarts till then."""
+        return self.cluster is not None or self.nodes[0].ready()
+
+    def tick(self) -> bool:
+        """Restart the one server if it died, when its backoff is over; a cluster is only
+        watched (alive()). False when it keeps failing, after saying so."""
+        if self.cluster is not None:
+            return self.alive("unexpectedly")
+        server = self.nodes[0]
+        code = server.exit_code()
+        if self.history.due is None and code is not None:
+            gone_on = self.history.died(code)
+            tail = log_tail(server.log_file, since=server.log_offset)
+            death("nats-server", server.pid, self.history, server.log_file, tail)
+            return gone_on
+        if self.history.is_due():
+            server.respawn()
+            self.history.restarted()
+            say(f"nats-server restarted (pid {server.pid}) on {server.url}, same store")
+        return True
+
+    def state(self) -> list[dict[str, object]]:
+        """For the state file: each server or node, its pid, and the one server's restarts."""
+        found: list[dict[str, object]] = []
+        for node in self.nodes:
+            entry: dict[str, object] = {"name": f"nats-server {node.server_name}"}
+            entry["pid"] = node.pid if node.is_running() else None
+            entry["log"] = str(node.log_file)
+            if self.cluster is None:
+                entry["name"] = "nats-server"
+                entry["state"] = "restarting" if self.history.due else "running"
+                entry |= self.history.state()
+            else:
+                entry["state"] = "running" if node.is_running() else "down (not restarted)"
+            found.append(entry)
+        return found
 
     def stop(self) -> None:
         if self.cluster is not None:

@@ -1,4 +1,8 @@
-"""The `keyledger up` supervisor: starts NATS and the services, watches them, stops them all."""
+"""The `keyledger up` supervisor: starts NATS and the services, restarts what dies, stops all.
+
+A process that dies after the start is restarted with a backoff (keyledger.up_restart); one
+that keeps dying (5 times within 60 s), or any that cannot start at all, stops everything.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +23,14 @@ from contracts.natsurl import servers
 from keyledger import natsauth, up_children, up_gateway
 from keyledger.natsserver import PortInUse, free_port
 from keyledger.up_children import Child, ServiceSpec, faststream
-from keyledger.up_console import err, report, say
+from keyledger.up_console import death, err, report, say
 from keyledger.up_nats import LocalNats, nats_options
+from keyledger.up_restart import now_iso
+from keyledger.up_state import remove_state, write_state
 from services.common.natsauth import FILE_VAR, PASSWORD_VAR, USER_VAR, Credentials, Options
 
 READY_TIMEOUT = 30.0
+TICK = 0.2  # how often deaths are looked for: a restart is at most this late
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -46,6 +53,8 @@ class Supervisor:
     children: list[Child] = field(default_factory=list)
     signals: int = 0
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    started_at: str = field(default_factory=now_iso)
+    written: dict[str, object] = field(default_factory=dict)  # the state file's content
 
     def _on_signal(self) -> None:
         self.signals += 1
@@ -90,16 +99,43 @@ class Supervisor:
             for instance in range(1, self.instances + 1):
                 self.children.append(self._spawn(exe, spec, url, instance=instance))
                 say(f"starting {spec.name}, log in {self.children[-1].log_file}")
+        self._write_state()
         if not await self._wait_ready(url):
             return 0 if self.stopping.is_set() else 1
         if self.gateway and not await self._start_gateway(self.gateway, exe, url):
             return 0 if self.stopping.is_set() else 1
         self._banner(url)
         while not self.stopping.is_set():
-            if not self._all_alive("unexpectedly"):
+            if self.nats is not None and not self.nats.tick():
                 return 1
-            await self._pause(0.5)
+            if not all(self._watch(child) for child in self.children):
+                return 1
+            self._write_state()
+            await self._pause(TICK)
         return 0
+
+    def _watch(self, child: Child) -> bool:
+        """Restart a child that died once its backoff is over; False when it keeps dying."""
+        history = child.history
+        code = child.proc.poll()
+        if history.due is None and code is not None:
+            going_on = history.died(code)
+            death(child.name, child.proc.pid, history, child.log_file, child.log_tail())
+            return going_on
+        # while nats-server restarts, a service would only fail to connect: wait for it
+        if history.is_due() and (self.nats is None or self.nats.ready()):
+            child.respawn()
+            say(f"{child.name} restarted (pid {child.proc.pid}), restart #{history.restarts}")
+        return True
+
+    def _write_state(self) -> None:
+        """The state file `keyledger health` shows, when something in it changed."""
+        processes = self.nats.state() if self.nats else []
+        processes += [child.state() for child in self.children]
+        state = {"pid": os.getpid(), "started_at": self.started_at, "processes": processes}
+        if state != self.written:
+            write_state(self.data_dir, state)
+            self.written = state
 
     async def _start_gateway(self, spec: ServiceSpec, exe: str, url: str) -> bool:
         port = free_port()
@@ -111,7 +147,8 @@ class Supervisor:
             return child.proc.poll() is None and not self.stopping.is_set()
 
         if not await up_gateway.wait_serving(port, alive, READY_TIMEOUT):
-            return not self.stopping.is_set() and report("gateway not serving", child.log_file)
+            what = "gateway not serving"
+            return not self.stopping.is_set() and report(what, child.log_file, child.log_offset)
         self.gateway_url = f"http://{up_gateway.HOST}:{port}"
         up_gateway.write_url(self.data_dir, self.gateway_url)
         return True
@@ -145,18 +182,16 @@ class Supervisor:
             env["KEYLEDGER_ALLOW_TIME_TRAVEL"] = "1"
         if self.nodes:
             env["KEYLEDGER_STREAM_REPLICAS"] = str(min(self.nodes, 3))
-        suffix = f"-{instance}" if self.instances > 1 else ""
-        log_file = self.data_dir / f"{spec.name}{suffix}.log"
+        name = f"{spec.name}-{instance}" if self.instances > 1 else spec.name
         argv = argv or [exe, "run", spec.factory, "--factory"]
-        return up_children.spawn(spec, argv, env, log_file)
+        return up_children.spawn(spec, name, argv, env, self.data_dir / f"{name}.log")
 
     def _all_alive(self, when: str) -> bool:
         """False, after showing why with a log tail, if any of our processes has exited."""
         for c in self.children:
             if (code := c.proc.poll()) is not None:
-                return report(
-                    f"{c.spec.name} (pid {c.proc.pid}) exited {when} (code {code})", c.log_file
-                )
+                what = f"{c.name} (pid {c.proc.pid}) exited {when} (code {code})"
+                return report(what, c.log_file, c.log_offset)
         return self.nats is None or self.nats.alive(when)
 
     async def _wait_ready(self, url: str) -> bool:
@@ -186,8 +221,9 @@ class Supervisor:
                 if not pending:
                     return True
                 if time.monotonic() > deadline:
-                    what = f"{pending[0].spec.name} not ready after {READY_TIMEOUT:.0f} s"
-                    return report(what, pending[0].log_file)
+                    late = pending[0]
+                    what = f"{late.name} not ready after {READY_TIMEOUT:.0f} s"
+                    return report(what, late.log_file, late.log_offset)
                 await self._pause(0.2)
         finally:
             await nc.close()
@@ -200,7 +236,7 @@ class Supervisor:
         say(f"keyledger is up\n  NATS      {url} ({where})\n  data dir  {self.data_dir}")
         say(f"  db        {db or f'SQLite files in {self.data_dir}'}")
         for c in self.children:
-            say(f"  {c.spec.name:<9} pid {c.proc.pid}, log {c.log_file}")
+            say(f"  {c.name:<9} pid {c.proc.pid}, log {c.log_file}")
         if self.gateway_url:
             say(f"  API       {self.gateway_url} (example gateway; try GET /v1/ping)")
         say("Ctrl-C to stop")
@@ -215,3 +251,4 @@ class Supervisor:
             self.nats.stop()
         (self.data_dir / "nats.url").unlink(missing_ok=True)
         (self.data_dir / up_gateway.URL_FILE).unlink(missing_ok=True)
+        remove_state(self.data_dir)

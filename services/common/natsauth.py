@@ -21,6 +21,7 @@ FILE_VAR, USER_VAR, PASSWORD_VAR = (
     "KEYLEDGER_NATS_PASSWORD",
 )
 Options = dict[str, Any]  # keyword arguments for nats.connect()
+FOREVER = -1  # nats-py's max_reconnect_attempts for "never give up"
 
 
 def inbox_prefix(user: str) -> str:
@@ -117,7 +118,9 @@ def options(found: Credentials | None) -> Options:
 
 def connect_options(settings: AuthSettings) -> Options:
     """nats.connect(url, **connect_options(settings)) for a service's own connections."""
-    return options(credentials(settings))
+    # reconnect for ever (nats-py gives up after 60 tries, ~2 min): a closed connection in
+    # a live process would serve nothing, and no supervisor would see it die
+    return options(credentials(settings)) | {"max_reconnect_attempts": FOREVER}
 
 
 def make_broker(settings: BrokerSettings) -> NatsBroker:
@@ -139,6 +142,7 @@ def make_broker(settings: BrokerSettings) -> NatsBroker:
         }
     return NatsBroker(
         servers(settings.nats_url),
+        max_reconnect_attempts=FOREVER,  # as connect_options()
         log_level=logging.DEBUG,  # per-message INFO lines slow a responder (FASTSTREAM-NOTES)
         middlewares=(InboxRepliesOnly,),
         **auth,

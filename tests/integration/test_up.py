@@ -1,5 +1,6 @@
 """Tests for the `keyledger up` supervisor, run in a subprocess with a fake service."""
 
+import asyncio
 import base64
 import fcntl
 import json
@@ -21,6 +22,7 @@ import pytest
 from keyledger.natsauth import IDENTITIES
 from keyledger.natsserver import NatsServer
 from keyledger.up import ServiceSpec, run_up
+from keyledger.up_state import read_state
 
 pytestmark = pytest.mark.nats
 
@@ -30,6 +32,7 @@ SCRIPT = """
 import sys
 from pathlib import Path
 from keyledger.up import ServiceSpec, run_up
+from keyledger.up_state import read_state
 # admin: no least-privileged identity may serve the fake's subject
 fake = ServiceSpec("fake", sys.argv[2], "fake.query.health", "fake.db", identity="admin")
 data_dir, nats_url = Path(sys.argv[1]), sys.argv[3] or None
@@ -200,16 +203,115 @@ async def test_up_with_external_nats_leaves_it_running(
     assert not (up.data_dir / "nats.url").exists()
 
 
-def test_child_death_stops_everything(up: Up) -> None:
+STALE = "Traceback (most recent call last):\nRuntimeError: stale-from-an-earlier-run\n"
+
+
+def _fake_pid(up: Up, after: int = 0) -> int:
+    """The fake's pid: from the banner, or the newest `fake restarted (pid N)` line."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        text = up.out.read_text()
+        found = re.findall(r"fake +pid (\d+)|fake restarted \(pid (\d+)", text)
+        pids = [int(banner or restarted) for banner, restarted in found]
+        if pids and pids[-1] != after:
+            return pids[-1]
+        time.sleep(0.05)
+    pytest.fail(f"no new fake pid; stdout:\n{up.out.read_text()}\nstderr:\n{up.err.read_text()}")
+
+
+async def _fake_answers(up: Up, within: float = 10.0) -> int:
+    """The pid of the fake that answers its health subject, once one does."""
+    admin = json.loads((up.data_dir / "credentials" / "admin.json").read_text())
+    url = (up.data_dir / "nats.url").read_text().strip()
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            nc = await nats.connect(
+                url, user=admin["user"], password=admin["password"], allow_reconnect=False
+            )
+            try:
+                reply = await nc.request("fake.query.health", b"{}", timeout=1)
+                return int(json.loads(reply.data)["pid"])
+            finally:
+                await nc.close()
+        except (OSError, nats.errors.Error):
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.1)
+
+
+def _state(up: Up) -> dict[str, dict[str, object]]:
+    state = read_state(up.data_dir)
+    assert state is not None
+    return {p["name"]: p for p in state["processes"]}
+
+
+@pytest.fixture
+def stale_up(tmp_path: Path) -> Iterator[Up]:
+    """`up` whose fake.log already ends with an earlier run's traceback."""
+    (tmp_path / "data").mkdir(mode=0o700)
+    (tmp_path / "data" / "fake.log").write_text(STALE)
+    running = _start_up(tmp_path)
+    yield running
+    if running.proc.poll() is None:
+        running.proc.terminate()
+        running.proc.wait(15)
+
+
+async def test_a_killed_child_is_restarted_with_this_runs_log(stale_up: Up) -> None:
+    up = stale_up
+    up.wait_banner()
+    first = _fake_pid(up)
+    os.kill(first, signal.SIGKILL)
+    second = _fake_pid(up, after=first)
+    assert await _fake_answers(up) == second
+    err = up.err.read_text()
+    assert f"fake (pid {first}) killed by SIGKILL; restarting it in 0.5 s" in err
+    assert "stale-from-an-earlier-run" not in err  # only this run's log is shown
+    assert "fake restarted" in up.out.read_text()
+    fake = _state(up)["fake"]
+    assert (fake["pid"], fake["restarts"], fake["last_exit"]) == (second, 1, "killed by SIGKILL")
+    assert up.proc.poll() is None
+    # backoff: the next death in a row waits twice as long
+    os.kill(second, signal.SIGKILL)
+    _fake_pid(up, after=second)
+    assert f"fake (pid {second}) killed by SIGKILL; restarting it in 1 s" in up.err.read_text()
+
+
+async def test_a_killed_nats_server_is_restarted_on_the_same_port_and_store(up: Up) -> None:
+    up.wait_banner()
+    url = (up.data_dir / "nats.url").read_text().strip()
+    fake = await _fake_answers(up)
+    nats_pid = _state(up)["nats-server"]["pid"]
+    assert isinstance(nats_pid, int)
+    os.kill(nats_pid, signal.SIGKILL)
+    started = time.monotonic()
+    assert await _fake_answers(up) == fake  # the same fake: it reconnected
+    assert time.monotonic() - started < 10
+    assert (up.data_dir / "nats.url").read_text().strip() == url
+    assert f"nats-server (pid {nats_pid}) killed by SIGKILL" in up.err.read_text()
+    state = _state(up)["nats-server"]
+    assert state["restarts"] == 1
+    assert state["pid"] not in (None, nats_pid)
+    assert up.proc.poll() is None
+
+
+def test_a_child_that_keeps_dying_stops_everything(stale_up: Up) -> None:
+    up = stale_up
     up.wait_banner()
     children = _children(up.proc.pid)
-    fake_pid = int(re.findall(r"fake +pid (\d+)", up.out.read_text())[0])
-    os.kill(fake_pid, signal.SIGKILL)
+    pid = 0
+    for _ in range(5):
+        pid = _fake_pid(up, after=pid)
+        children |= {pid}
+        os.kill(pid, signal.SIGKILL)
     assert up.proc.wait(15) == 1
-    assert "fake (pid" in up.err.read_text()
-    assert "exited unexpectedly" in up.err.read_text()
-    assert not _wait_gone(children, timeout=1)
+    err = up.err.read_text()
+    assert f"fake (pid {pid}) killed by SIGKILL; it died 5 times within 60 s: giving up" in err
+    assert "stale-from-an-earlier-run" not in err
+    assert not _wait_gone(children | _children(up.proc.pid), timeout=5)
     assert not (up.data_dir / "nats.url").exists()
+    assert read_state(up.data_dir) is None
 
 
 def test_supervisor_death_takes_children_down(up: Up) -> None:
