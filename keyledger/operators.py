@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from pathlib import Path
 
 from keyledger import natsauth
@@ -43,11 +44,37 @@ def _running(pid_file: Path) -> int | None:
 def reload_servers(data_dir: Path) -> list[int]:
     """Re-render the accounts file of every server `keyledger up` runs in data_dir and ask
     each to reload it (SIGHUP): the new operator can connect at once. Returns their pids."""
-    signalled = []
+    signalled: dict[int, tuple[Path | None, int]] = {}
     for accounts in sorted(data_dir.glob(f"**/{ACCOUNTS_FILE}")):
         write_private(accounts, current_authorization(data_dir))
         pid = _running(accounts.parent / PID_FILE)
         if pid is not None:
+            log = _log_of(pid)
+            signalled[pid] = (log, log.stat().st_size if log else 0)
             os.kill(pid, signal.SIGHUP)
-            signalled.append(pid)
-    return signalled
+    for log, offset in signalled.values():
+        if log is not None:
+            _wait_reloaded(log, offset)
+    return list(signalled)
+
+
+def _log_of(pid: int) -> Path | None:
+    """The file nats-server logs to: `keyledger up` points its stdout there."""
+    try:
+        path = Path(os.readlink(f"/proc/{pid}/fd/1"))
+    except OSError:
+        return None
+    return path if path.is_file() else None
+
+
+def _wait_reloaded(log: Path, offset: int, within: float = 10.0) -> None:
+    """Until the server logged the end of its reload: a client that connects while the
+    accounts are being reloaded can be closed by the server ("Problem registering with
+    account"), so `operator add` returns only once the new user can connect cleanly."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        with log.open("rb") as found:
+            found.seek(offset)
+            if b"Reloaded server configuration" in found.read():
+                return
+        time.sleep(0.05)
