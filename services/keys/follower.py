@@ -15,6 +15,8 @@ from services.common.streams import stream_sequence
 from services.keys.domain import AccountState
 from services.keys.registry import RECENT_COMMANDS, Registry
 
+FOLLOW_HEARTBEAT = 1.0  # seconds; nats-py's default of 5 left a replica blind for ~15 s
+
 
 def absorb(registry: Registry, stored: Stored, reader: str) -> bool:
     """Fold one message read from KEYS into the registry; True if its account's position moved.
@@ -72,6 +74,9 @@ class Follower:
             ordered_consumer=True,
             cb=self._on_message,
             deliver_policy=api.DeliverPolicy.ALL,
+            # two missed heartbeats make nats-py recreate the consumer: after a nats-server
+            # restart this replica is blind (verifies a key deactivated elsewhere) until then
+            idle_heartbeat=FOLLOW_HEARTBEAT,
         )
 
     async def stop(self) -> None:
