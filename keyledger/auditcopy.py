@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
+import nats
+import nats.errors
 from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, NotFoundError
@@ -102,3 +105,19 @@ async def ensure_copies(nc: Client, within: float = CATCH_UP_TIMEOUT) -> None:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the auditors' copy of {stream} is still catching up")
             await asyncio.sleep(0.05)
+
+
+async def prepare_copies(servers: list[str], options: dict[str, Any]) -> str | None:
+    """Connect as the auditor and make the copies (`keyledger up` at start); what went
+    wrong, or None. A failure only delays the copies: the CLI makes them on first use."""
+    try:
+        nc = await nats.connect(servers, connect_timeout=2, allow_reconnect=False, **options)
+    except (OSError, TimeoutError, nats.errors.Error) as exc:
+        return repr(exc)
+    try:
+        await ensure_copies(nc)
+    except (OSError, TimeoutError, nats.errors.Error, CopyMismatch) as exc:
+        return str(exc)
+    finally:
+        await nc.close()
+    return None

@@ -12,6 +12,7 @@ import typer
 from contracts.keys import ACCOUNT_ID, event_subject
 from keyledger import cli_common
 from keyledger import replay as replaying
+from keyledger.cli_auditors import auditors_app
 from keyledger.cli_calls import calls_app
 from keyledger.cli_cluster import cluster_app
 from keyledger.cli_common import (
@@ -47,6 +48,7 @@ app.add_typer(cluster_app, name="cluster")
 app.add_typer(notifications_app, name="notifications")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(operator_app, name="operator")
+app.add_typer(auditors_app, name="auditors")
 app.command()(migrate)
 app.command()(health)
 

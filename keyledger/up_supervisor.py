@@ -21,6 +21,7 @@ import nats.errors
 
 from contracts.natsurl import servers
 from keyledger import natsauth, up_children, up_gateway
+from keyledger.auditcopy import prepare_copies
 from keyledger.natsserver import PortInUse, free_port
 from keyledger.up_children import Child, ServiceSpec, faststream
 from keyledger.up_console import death, err, report, say
@@ -102,6 +103,8 @@ class Supervisor:
         self._write_state()
         if not await self._wait_ready(url):
             return 0 if self.stopping.is_set() else 1
+        if self.nats is not None:
+            await self._prepare_audit_copies(url)
         if self.gateway and not await self._start_gateway(self.gateway, exe, url):
             return 0 if self.stopping.is_set() else 1
         self._banner(url)
@@ -228,6 +231,12 @@ class Supervisor:
         finally:
             await nc.close()
         return False  # a signal came while starting
+
+    async def _prepare_audit_copies(self, url: str) -> None:
+        # the copies exist from the start, so a reader in any language finds them
+        problem = await prepare_copies(servers(url), self._nats_options("auditor"))
+        if problem:
+            err(f"the auditors' copies are not made yet ({problem}); `keyledger replay` will")
 
     def _banner(self, url: str) -> None:
         where = self.nats.describe() if self.nats else "external server"

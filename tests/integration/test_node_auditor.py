@@ -68,3 +68,41 @@ async def test_nats_js_reads_every_keys_event_as_the_auditor(bare: System) -> No
     assert [(r["seq"], base64.b64decode(r["data"])) for r in read] == wanted
     assert len(read) == 1200
     assert {r["subject"] for r in read} == {f"keys.events.a{i}" for i in range(7)}
+
+
+system = permissions_support.system  # `keyledger up --dev`, bound by name
+
+
+async def test_nats_js_reads_keys_from_a_fresh_keyledger_up_without_any_keyledger_tool(
+    system: System,
+) -> None:
+    """`keyledger up` made the auditors' copies itself: an auditor who never ran keyledger
+    finds KEYS and reads every event the services wrote."""
+    node = _node()
+    opened = ("account", "open", "acme", "--owner", "alice", "--email", "alice@example.com")
+    await asyncio.to_thread(system.cli, *opened)  # the CLI runs its own event loop
+    await asyncio.to_thread(system.cli, "key", "generate", "acme", "--as", "alice")
+    admin, auditor = await connect(system, "admin"), await connect(system, "auditor")
+    try:
+        wanted = [(seq, data) async for seq, data in read_stream(admin.nc)]
+        assert len(wanted) >= 2
+        copy = auditor.nc.jetstream()
+        for _ in range(100):  # the copy is sourced: it trails its original by a moment
+            if (await copy.stream_info("KEYS")).state.last_seq >= wanted[-1][0]:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await auditor.nc.close()
+        await admin.nc.close()
+    creds = credentials_file(system.data_dir, "auditor")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [node, str(NODE_DIR / "auditor.mjs"), system.url, str(creds), "KEYS"],
+        capture_output=True,
+        text=True,
+        timeout=READ_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    read = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [(r["seq"], base64.b64decode(r["data"])) for r in read] == wanted
+    assert "not made yet" not in system.banner

@@ -31,6 +31,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 # the example gateway has no settings class: it reads these (keyledger.client)
 GATEWAY_ENV = {"KEYLEDGER_NATS_URL", "KEYLEDGER_NATS_USER", "KEYLEDGER_NATS_PASSWORD"}
 OURS = ("keys", "notifier", "calllog", "gateway")
+ONCE = ("audit-copies",)  # one-shot jobs: keyledger CLI commands run once
 
 
 @pytest.fixture(scope="module")
@@ -43,11 +44,14 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_deployment_has_every_part(compose: dict[str, Any]) -> None:
-    assert set(services(compose)) == {*NODES, "postgres", "mailpit", *OURS}
+    assert set(services(compose)) == {*NODES, "postgres", "mailpit", *OURS, *ONCE}
     for name in ("keys", "notifier", "calllog"):
         assert services(compose)[name]["deploy"]["replicas"] == 2
     for name, service in services(compose).items():
-        assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
+        if name in ONCE:  # runs to completion: nothing to check the health of
+            assert service["restart"] == "on-failure"
+        else:
+            assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
         for needed in service.get("depends_on", {}):
             assert needed in services(compose), f"{name} depends on unknown {needed}"
 
@@ -127,3 +131,17 @@ def test_the_env_file_holds_every_secret_compose_asks_for() -> None:
     asked = set(re.findall(r"\$\{(\w+)", text))
     given = {line.split("=", 1)[0] for line in env_file().splitlines() if "=" in line}
     assert asked <= given
+
+
+def test_the_audit_copies_job_is_a_cli_command_run_as_the_auditor(compose: dict[str, Any]) -> None:
+    service = services(compose)["audit-copies"]
+    assert service["build"] == "."
+    program, group, command = service["command"]
+    assert program == "keyledger"
+    groups = {g.name: g.typer_instance for g in cli_app.registered_groups}
+    assert group in groups
+    assert command in {c.name for c in groups[group].registered_commands}  # type: ignore[union-attr]
+    env = service["environment"]
+    assert set(env) <= GATEWAY_ENV  # the client settings, as the gateway's
+    assert env["KEYLEDGER_NATS_USER"] == "auditor"
+    assert env["KEYLEDGER_NATS_PASSWORD"] == "${NATS_PASSWORD_AUDITOR}"
