@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from nats.aio.client import Client
 from nats.js import JetStreamContext
 from typer.testing import CliRunner
 
-from contracts.calllog import CALLS_STREAM
+from contracts.calllog import CALLS_STREAM, CallRecorded
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import NOTIFY_STREAM
 from keyledger.cli import app
@@ -162,3 +163,16 @@ async def bare(tmp_path: Path) -> AsyncIterator[System]:
             await ensure_stream(admin.nc.jetstream(), spec)
         await admin.nc.close()
         yield where
+
+
+def a_call(account_id: str = "acme") -> CallRecorded:
+    """One call record as a gateway reports it."""
+    return CallRecorded(
+        account_id=account_id,
+        key_id="key_x",
+        ts=datetime.now(UTC),
+        method="GET",
+        path="/v1/ping",
+        status=200,
+        duration_ms=1.0,
+    )

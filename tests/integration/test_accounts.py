@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
 
 import pytest
 from typer.testing import CliRunner
 
-from contracts.calllog import CallRecorded
 from keyledger.cli import app
 from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API, credentials_file
 from tests.integration import permissions_support
-from tests.integration.permissions_support import System, connect, snapshot, unchanged
+from tests.integration.permissions_support import System, a_call, connect, snapshot, unchanged
 
 pytestmark = pytest.mark.nats
 system = permissions_support.system
@@ -51,15 +49,7 @@ async def test_a_gateways_call_with_its_ack_aimed_at_a_stream_stores_only_the_ca
     try:
         js = admin.nc.jetstream()
         before = await snapshot(js)
-        call = CallRecorded(
-            account_id="acme",
-            key_id="key_x",
-            ts=datetime.now(UTC),
-            method="GET",
-            path="/v1/ping",
-            status=200,
-            duration_ms=1.0,
-        )
+        call = a_call()
         body = call.model_dump_json().encode()
         await gateway.nc.publish("calls.recorded.acme", body, reply=aimed_at)
         await gateway.nc.flush()

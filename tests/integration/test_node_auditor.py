@@ -9,6 +9,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,6 +39,20 @@ def _node() -> str:
     return node
 
 
+async def _read_with_nats_js(node: str, where: System, stream: str) -> list[dict[str, Any]]:
+    """tests/node/auditor.mjs as the auditor: one {"seq", "subject", "data"} per message."""
+    creds = credentials_file(where.data_dir, "auditor")
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [node, str(NODE_DIR / "auditor.mjs"), where.url, str(creds), stream],
+        capture_output=True,
+        text=True,
+        timeout=READ_TIMEOUT,
+    )
+    assert done.returncode == 0, done.stderr
+    return [json.loads(line) for line in done.stdout.splitlines()]
+
+
 async def test_nats_js_reads_every_keys_event_as_the_auditor(bare: System) -> None:
     node = _node()
     admin, auditor = await connect(bare, "admin"), await connect(bare, "auditor")
@@ -55,16 +70,7 @@ async def test_nats_js_reads_every_keys_event_as_the_auditor(bare: System) -> No
     finally:
         await auditor.nc.close()
         await admin.nc.close()
-    creds = credentials_file(bare.data_dir, "auditor")
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [node, str(NODE_DIR / "auditor.mjs"), bare.url, str(creds), "KEYS"],
-        capture_output=True,
-        text=True,
-        timeout=READ_TIMEOUT,
-    )
-    assert done.returncode == 0, done.stderr
-    read = [json.loads(line) for line in done.stdout.splitlines()]
+    read = await _read_with_nats_js(node, bare, "KEYS")
     assert [(r["seq"], base64.b64decode(r["data"])) for r in read] == wanted
     assert len(read) == 1200
     assert {r["subject"] for r in read} == {f"keys.events.a{i}" for i in range(7)}
@@ -94,15 +100,6 @@ async def test_nats_js_reads_keys_from_a_fresh_keyledger_up_without_any_keyledge
     finally:
         await auditor.nc.close()
         await admin.nc.close()
-    creds = credentials_file(system.data_dir, "auditor")
-    done = await asyncio.to_thread(
-        subprocess.run,
-        [node, str(NODE_DIR / "auditor.mjs"), system.url, str(creds), "KEYS"],
-        capture_output=True,
-        text=True,
-        timeout=READ_TIMEOUT,
-    )
-    assert done.returncode == 0, done.stderr
-    read = [json.loads(line) for line in done.stdout.splitlines()]
+    read = await _read_with_nats_js(node, system, "KEYS")
     assert [(r["seq"], base64.b64decode(r["data"])) for r in read] == wanted
     assert "not made yet" not in system.banner

@@ -8,18 +8,23 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from contracts.calllog import CallRecorded
 from keyledger.auditcopy import ensure_copies
 from keyledger.client import KeyledgerClient
 from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, credentials_file
 from services.common.natsauth import read_credentials
 from tests.integration import permissions_support
-from tests.integration.permissions_support import STREAMS, System, connect, snapshot, unchanged
+from tests.integration.permissions_support import (
+    STREAMS,
+    System,
+    a_call,
+    connect,
+    snapshot,
+    unchanged,
+)
 
 pytestmark = pytest.mark.nats
 system = permissions_support.system  # bound by name so pytest finds the fixture here
@@ -133,15 +138,7 @@ async def _record_a_call(system: System) -> None:
     found = read_credentials(credentials_file(system.data_dir, "gateway"))
     client = await KeyledgerClient.connect(system.url, credentials=found)
     async with client:
-        call = CallRecorded(
-            account_id="acme",
-            key_id="key_x",
-            ts=datetime.now(UTC),
-            method="GET",
-            path="/v1/ping",
-            status=200,
-            duration_ms=1.0,
-        )
+        call = a_call()
         assert await client.record_call(call)
 
 
