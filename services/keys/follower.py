@@ -15,7 +15,7 @@ from services.common.streams import stream_sequence
 from services.keys.domain import AccountState
 from services.keys.registry import RECENT_COMMANDS, Registry
 
-FOLLOW_HEARTBEAT = 1.0  # seconds; nats-py's default of 5 left a replica blind for ~15 s
+FOLLOW_HEARTBEAT = 1.0  # seconds; nats-py's default of 5 left a replica blind for ~18 s
 
 
 def absorb(registry: Registry, stored: Stored, reader: str) -> bool:
