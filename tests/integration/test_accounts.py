@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -93,6 +94,27 @@ def test_an_operator_added_while_running_acts_at_once(
     assert system.cli("key", "verify", victim)["valid"] is True
     listed = CliRunner().invoke(app, ["operator", "list", "--data-dir", str(system.data_dir)])
     assert listed.stdout.split() == [CAROL, "cli"]
+
+
+def test_the_history_names_the_operator_each_command_came_through(
+    system: System, victim: str
+) -> None:
+    """`via` is what the server stamped on the request, not what the client claimed."""
+    system.cli("key", "show", VICTIM, "--as", "alice", operator=CAROL)
+    system.cli("key", "show", VICTIM, "--as", "alice")
+    wanted = [
+        ("viewed", "alice", {"account": "FRONTENDS", "user": "cli"}),
+        ("viewed", "alice", {"account": "FRONTENDS", "user": CAROL}),
+    ]
+    for _ in range(50):  # the audit log is a projection: it may trail a command a moment
+        items = system.cli("audit", VICTIM, "--limit", "2")["items"]
+        found = [(i["action"], i["actor"], i["via"]) for i in items]
+        if found == wanted:
+            break
+        time.sleep(0.1)
+    assert found == wanted
+    last_two = system.cli("replay", "--account", VICTIM)["events"][-2:]
+    assert [e["event"]["via"]["user"] for e in last_two] == [CAROL, "cli"]
 
 
 @pytest.mark.parametrize("who", [i for i in IDENTITIES if i != "admin"])

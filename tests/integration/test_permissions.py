@@ -14,7 +14,7 @@ import pytest
 
 from keyledger.auditcopy import ensure_copies
 from keyledger.client import KeyledgerClient
-from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, credentials_file
+from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API, credentials_file
 from services.common.natsauth import read_credentials
 from tests.integration import permissions_support
 from tests.integration.permissions_support import (
@@ -113,6 +113,14 @@ def _forbidden() -> Iterator[Attempt]:
         yield Attempt(who, "publish", f"{JS}.CONSUMER.DELETE.{KEYS}.keys-audit")
         yield Attempt(who, "publish", f"{JS}.CONSUMER.DELETE.{CALLS}.calllog-projection")
         yield Attempt(who, "publish", f"{JS}.STREAM.CREATE.SHADOW", b'{"subjects": ["shadow.>"]}')
+    for stream in STREAMS:
+        # the services' JetStream API that the auditors' copies source through: a push
+        # consumer made there could deliver KEYS into notify.events.* (stored in NOTIFY)
+        push = {"stream_name": stream, "config": {"deliver_subject": "notify.events.victim"}}
+        body = json.dumps(push).encode()
+        yield Attempt("auditor", "publish", f"{ORIGIN_API}.CONSUMER.CREATE.{stream}", body)
+        yield Attempt("auditor", "publish", f"{ORIGIN_API}.CONSUMER.CREATE.{stream}.x", body)
+        yield Attempt("auditor", "publish", f"{ORIGIN_API}.STREAM.MSG.GET.{stream}", b'{"seq":1}')
 
 
 FORBIDDEN = list(_forbidden())
