@@ -6,7 +6,7 @@ import asyncio
 import functools
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 from nats.aio.client import Client
 from sqlalchemy import Table, delete, select, text
 
+from contracts.calendar import add_months
 from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE
@@ -185,15 +186,22 @@ async def test_a_notifier_database_from_0001_is_rebuilt_from_keys_with_its_chain
 ) -> None:
     settings = settings_for(keys_service.nats_url, db_url, tmp_path, None)
     tables = [notifier_keys, people, heads, notifier_tracking]
+    a_year_on = add_months(datetime.now(UTC), 13)
     async with running_notifier(settings):
         await keys_traffic(request_json, nc)
-        await notify.caught_up()
+        sent = await notify.sweep(a_year_on)
+    assert (sent["due_keys"], sent["delivered"]) == (2, 8)  # two live keys, two admins each
     live = await dump(settings.db_url, tables)
     assert len(live["notifier_heads"]) == 4  # the unreadable message has no chain
 
     # what 0001 left: no heads, its own tracking row, and rows it may have got wrong (a
     # key revived by an old KeyGenerated published again, which it did not check)
-    revived = live["notifier_keys"][0] | {"account_id": "acct-revived", "key_id": "key_dead"}
+    now = datetime.now(UTC)
+    revived = {
+        "account_id": "acct-revived", "key_id": "key_dead", "hint": "klk_…dead",
+        "in_use_since": now, "last_creator": "alice", "source_event_id": str(uuid.uuid4()),
+        "next_months": 5, "next_due_at": add_months(now, 5),  # due by a_year_on, were it kept
+    }  # fmt: skip
     engine = make_engine(settings.db_url)
     try:
         async with engine.begin() as conn:
@@ -202,16 +210,17 @@ async def test_a_notifier_database_from_0001_is_rebuilt_from_keys_with_its_chain
             await conn.execute(delete(notifier_tracking))
             legacy = {"projection": "notifier-keys", "last_seq": await last_seq(nc, "KEYS")}
             await conn.execute(notifier_tracking.insert(), legacy)
-            row = {k: datetime.fromisoformat(v) if "_at" in k or "since" in k else v
-                   for k, v in revived.items()}  # fmt: skip
-            await conn.execute(notifier_keys.insert(), row)
+            await conn.execute(notifier_keys.insert(), revived)
     finally:
         await engine.dispose()
 
     # 0002 at start; the projection, at 0 under its new name, empties its rows and rebuilds
     # them from KEYS (the durable is kept: it has nothing more to deliver)
     async with running_notifier(settings):
-        await notify.caught_up()
+        again = await notify.sweep(a_year_on)
+    # every rebuilt key starts its schedule afresh and is due; the claims kept from before
+    # (deterministic ids) make the sweep move each past what was sent, sending nothing twice
+    assert (again["due_keys"], again["claimed"], again["delivered"]) == (2, 0, 0)
     rebuilt = await dump(settings.db_url, tables)
     assert rebuilt["notifier_tracking"] == sorted(
         [legacy, {"projection": notifier_projection.PROJECTION, "last_seq": legacy["last_seq"]}],
