@@ -17,8 +17,8 @@ from services.notifier.domain import (
     recipients,
     reminder_id,
 )
+from services.notifier.folding import fold
 from services.notifier.messages import email, message_id, sidebar_text
-from services.notifier.projection import fold
 
 T0 = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
 KEY = ActiveKey("acme", "key_1", "klk_…x7q2", T0, "carol", "evt-1")
@@ -232,3 +232,28 @@ def test_the_fold_applies_only_each_accounts_next_event(
     assert "sequence 2 does not continue the chain at 3" in skipped[0]
     assert "sequence 2 does not continue the chain at 0" in skipped[3]  # a first event: 1
     assert "its stream_id is not an account id" in skipped[4]
+
+
+def test_an_event_the_keys_service_takes_moves_the_head_even_if_no_row_can_be_built(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    eventlog.forget_reported()
+    _, viewed = event(2, "KeyViewed", n=2, key_id="k1")
+    _, rotated = event(3, "KeyRotated", n=3, old_key_id="k1", new_key_id="k2", **KEY_FIELDS)
+    folded, applied = fold(
+        [
+            (2, viewed | {"occurred_at": "9999-12-31T23:59:59-01:00"}),  # past year 9999 in UTC
+            (3, rotated | {"occurred_at": "9999-12-31T23:59:59-01:00"}),
+            event(4, "KeyViewed", n=4, key_id="k2"),
+        ],
+        last=1,
+        known={"acme": head("acme", 1)},
+    )
+    # the keys service took all three (its time parses), so the chain goes on through them
+    assert folded.heads == {"acme": head("acme", 4)}
+    assert applied == 2
+    assert folded.keys == {"acme": None}  # k1 was rotated out: no reminder about it
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1
+    assert "sequence 3 on keys.events.acme" in skipped[0]
+    assert "(cannot be applied (OverflowError))" in skipped[0]
