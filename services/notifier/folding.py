@@ -47,12 +47,14 @@ class Fold:
     moved: set[str] = field(default_factory=set)  # accounts whose head moved
 
     def apply(self, raw: dict[str, Any]) -> str | None:
-        """Apply the account's next event; else why it is not that, and change nothing.
+        """Apply one event: None if it took effect, else why not (fold reports it).
 
         The head moves on exactly what the keys service takes (services/keys/follower.py,
         absorb): an event that continues the chain, whose payload validates and whose time
         parses; KeyViewed too, though nothing here depends on it, or the heads would part
-        ways and every later event of the account would be refused.
+        ways and every later event of the account would be refused. Anything else changes
+        nothing; an event taken whose time no schedule can start from moves the head only
+        (and drops the key it replaces).
         """
         account = str(raw["stream_id"])
         if _account_id.fullmatch(account) is None:  # no account the service can have opened
