@@ -58,6 +58,20 @@ def envelope_problem(raw: Any, subject: str | None = None) -> str | None:
     return _why(raw, subject)
 
 
+def chain_problem(raw: dict[str, Any], last_sequence: int, last_hash: str) -> str | None:
+    """Why an envelope is not the next event after an account's last one; None if it is.
+
+    The next event has `sequence` one more and `prev_hash` the hash of the last one; before
+    an account's first event the last one is (0, the genesis hash). Only the service appends,
+    always onto the state it holds, so a real event always continues its chain; a copy of an
+    older event published again does not, and every reader that keeps state skips it rather
+    than roll the account back (and revive a key it no longer has).
+    """
+    if raw["sequence"] != last_sequence + 1 or raw["prev_hash"] != last_hash:
+        return f"sequence {raw['sequence']} does not continue the chain at {last_sequence}"
+    return None
+
+
 def _why(raw: Any, subject: str | None) -> str:
     if not isinstance(raw, dict):
         return "not a JSON object"

@@ -9,7 +9,7 @@ from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from contracts.keys import KEYS_STREAM
-from contracts.stored import account_of
+from contracts.stored import account_of, chain_problem
 from services.common.eventlog import Stored, envelope, reason, skipped
 from services.common.streams import stream_sequence
 from services.keys.domain import AccountState
@@ -44,13 +44,10 @@ def absorb(registry: Registry, stored: Stored, reader: str) -> bool:
 def breaks_chain(state: AccountState, raw: dict[str, Any]) -> str | None:
     """Why an envelope is not the account's next event; None when it continues the chain.
 
-    Only the service appends, always onto the state it holds, so a real event always
-    continues; a copy of an older event published again would otherwise roll the account
-    back (and revive a deactivated key in the verification index).
+    A copy of an older event published again would otherwise roll the account back (and
+    revive a deactivated key in the verification index); the rule is contracts.stored's.
     """
-    if raw["sequence"] != state.version + 1 or raw["prev_hash"] != state.last_hash:
-        return f"sequence {raw['sequence']} does not continue the chain at {state.version}"
-    return None
+    return chain_problem(raw, state.version, state.last_hash)
 
 
 class Follower:

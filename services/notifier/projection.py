@@ -2,112 +2,53 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import Table, bindparam, delete, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from contracts.keys import (
-    KEYS_STREAM,
-    AccountEvent,
-    AccountOpened,
-    KeyDeactivated,
-    KeyGenerated,
-    KeyRotated,
-    SuperAdminGranted,
-    SuperAdminRevoked,
-    event_subject,
-)
 from services.common import tracking as tracking_row
-from services.common.eventlog import reason, skipped
-from services.notifier.domain import FIRST_EMAIL, due_at
-from services.notifier.store import keys, people, tracking
+from services.notifier.folding import Batch, Fold, Head, fold
+from services.notifier.store import heads, keys, people, tracking
 
-PROJECTION = "notifier-keys"
-_events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
-Batch = list[tuple[int, dict[str, Any] | None]]
-IRRELEVANT = frozenset({"KeyViewed"})
-
-
-@dataclass
-class Fold:
-    """A batch's net effect: per account, the key row to write or the key to drop."""
-
-    keys: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    dropped: dict[str, str] = field(default_factory=dict)  # account -> deactivated key id
-    people: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
-    revoked: set[tuple[str, str]] = field(default_factory=set)
-
-    def apply(self, raw: dict[str, Any]) -> None:
-        account = str(raw["stream_id"])
-        payload = raw["payload"]
-        if isinstance(payload, dict) and payload.get("kind") in IRRELEVANT:
-            return  # the commonest event by far; nothing here depends on it
-        match _events.validate_python(payload):
-            case (
-                AccountOpened(owner=user, owner_email=email)
-                | SuperAdminGranted(user=user, email=email)
-            ):
-                self.people[(account, user)] = {"email": email, "admin": True}
-                self.revoked.discard((account, user))
-            case SuperAdminRevoked(user=user):
-                if (account, user) in self.people:
-                    self.people[(account, user)]["admin"] = False
-                else:
-                    self.revoked.add((account, user))
-            case KeyGenerated(key_id=key_id, hint=hint) | KeyRotated(new_key_id=key_id, hint=hint):
-                self.keys[account] = _key_row(account, key_id, hint, raw)
-                self.dropped.pop(account, None)
-            case KeyDeactivated(key_id=key_id):
-                pending = self.keys.get(account)
-                if pending is not None and pending["key_id"] == key_id:
-                    self.keys[account] = None  # generated and deactivated in this batch
-                elif account not in self.keys:
-                    self.dropped[account] = key_id
-
-
-def _key_row(account: str, key_id: str, hint: str, raw: dict[str, Any]) -> dict[str, Any]:
-    since = datetime.fromisoformat(str(raw["occurred_at"])).astimezone(UTC)
-    return {
-        "account_id": account,
-        "key_id": key_id,
-        "hint": hint,
-        "in_use_since": since,
-        "last_creator": str(raw["actor"]),
-        "source_event_id": str(raw["event_id"]),
-        "next_months": FIRST_EMAIL,
-        "next_due_at": due_at(since, FIRST_EMAIL),
-    }
-
-
-def fold(batch: Batch, last: int) -> tuple[Fold, int]:
-    """Fold events after `last`; any that cannot be applied is reported once and skipped."""
-    folded, applied = Fold(), 0
-    for stream_seq, raw in batch:
-        # None: not an event of its subject's account, reported once by the projector
-        if stream_seq <= last or raw is None:
-            continue
-        try:
-            folded.apply(raw)
-            applied += 1
-        except (ValidationError, ValueError, KeyError, TypeError, AttributeError) as exc:
-            subject = event_subject(str(raw.get("stream_id")))
-            skipped(KEYS_STREAM.name, stream_seq, subject, reason(exc), f"projection {PROJECTION}")
-    return folded, applied
+# The tracking row's name. 0001's projection, which did not check chains, tracked itself as
+# `notifier-keys`: under a new name this one starts at 0 on a database migrated from 0001
+# and rebuilds its rows from KEYS (see project), while notifiers of the previous release
+# still running during a rolling upgrade go on with their own row.
+PROJECTION = "notifier-keys-chained"
+IN_CHUNK = 500  # account ids per IN (...): SQLite allows 999 bound parameters in old builds
 
 
 async def project(engine: AsyncEngine, batch: Batch) -> int:
-    """Apply a batch and the tracking row in one transaction; returns events applied."""
+    """Apply a batch, the heads it moved and the tracking row in one transaction; returns
+    events applied. Replicas take turns (services/common/projector.py), and a batch at or
+    below the tracking row changes nothing: each event is applied once."""
     async with engine.begin() as conn:
         last = await tracking_row.last_seq(conn, tracking, PROJECTION)
-        folded, applied = fold(batch, last)
+        if last == 0:
+            # from the stream's start, this projection owns every row: what an earlier
+            # release left (a database migrated from 0001) is rebuilt, never mixed in
+            for table in (keys, people, heads):
+                await conn.execute(delete(table))
+        accounts = {str(raw["stream_id"]) for seq, raw in batch if raw is not None and seq > last}
+        folded, applied = fold(batch, last, await _heads(conn, sorted(accounts)))
         await _write(conn, folded)
         await tracking_row.advance(conn, tracking, PROJECTION, last, [seq for seq, _ in batch])
         return applied
+
+
+async def _heads(conn: AsyncConnection, accounts: list[str]) -> dict[str, Head]:
+    found: dict[str, Head] = {}
+    for start in range(0, len(accounts), IN_CHUNK):
+        chunk = accounts[start : start + IN_CHUNK]
+        rows = await conn.execute(
+            select(heads.c.account_id, heads.c.sequence, heads.c.hash).where(
+                heads.c.account_id.in_(chunk)
+            )
+        )
+        found.update((a, (int(n), str(h))) for a, n, h in rows)
+    return found
 
 
 async def _write(conn: AsyncConnection, folded: Fold) -> None:
@@ -136,6 +77,12 @@ async def _write(conn: AsyncConnection, folded: Fold) -> None:
     rows = [row for _, row in sorted(folded.keys.items()) if row is not None]
     if rows:
         await conn.execute(_replace(conn, keys, ["account_id"]), rows)
+    moved = [
+        {"account_id": a, "sequence": folded.heads[a][0], "hash": folded.heads[a][1]}
+        for a in sorted(folded.moved)
+    ]
+    if moved:
+        await conn.execute(_replace(conn, heads, ["account_id"]), moved)
 
 
 def _replace(conn: AsyncConnection, table: Table, key: list[str]) -> Any:

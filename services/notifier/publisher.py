@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
 from contracts.notifier import EVENT_VERSION, NOTIFY_STREAM, ReminderSent, event_subject
+from contracts.stored import chain_problem
 from services.common import eventlog
 from services.common.eventlog import Conflict, EventLog
 from services.common.sql import as_utc
@@ -176,10 +177,9 @@ class Publisher:
             raw = eventlog.envelope(NOTIFY_STREAM.name, stored, READER)
             if raw is None:
                 head = Head(stored.stream_seq, head.sequence, head.hash)
-            elif raw["sequence"] == head.sequence + 1 and raw["prev_hash"] == head.hash:
+            elif (why := chain_problem(raw, head.sequence, head.hash)) is None:
                 head = Head(stored.stream_seq, raw["sequence"], raw["hash"])
             else:
-                why = f"sequence {raw['sequence']} does not continue the chain at {head.sequence}"
                 eventlog.skipped(NOTIFY_STREAM.name, stored.stream_seq, subject, why, READER)
                 head = Head(stored.stream_seq, head.sequence, head.hash)
         return head

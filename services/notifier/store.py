@@ -49,6 +49,15 @@ people = Table(
     Column("admin", Boolean, nullable=False),
 )
 
+# each account's last event applied: the next one must continue its hash chain
+heads = Table(
+    "notifier_heads",
+    metadata,
+    Column("account_id", String(64), primary_key=True),
+    Column("sequence", BigInteger, nullable=False),
+    Column("hash", Text, nullable=False),  # whatever the event says, as the keys service takes it
+)
+
 tracking = Table(
     "notifier_tracking",
     metadata,

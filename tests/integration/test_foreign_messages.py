@@ -169,30 +169,57 @@ async def test_a_foreign_message_on_an_accounts_subject_breaks_nothing(
     assert '"stream":"CALLS"' not in caplog.text
 
 
-@sqlite_only
 async def test_a_copy_of_an_old_event_published_again_revives_no_key(
-    keys_settings: KeysSettings, request_json: Request, nc: Client, tmp_path: Path
+    keys_settings: KeysSettings,
+    notifier_settings: NotifierSettings,
+    notify: Notify,
+    request_json: Request,
+    nc: Client,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.ERROR)
     victim = acct("victim")
     js = nc.jetstream()
-    async with running(keys_settings):
+    async with running(keys_settings), running_notifier(notifier_settings):
         await ok(request_json, "open_account", account_id=victim, owner="alice", email="a@x.io")
         key = await ok(request_json, "generate", account_id=victim, actor="alice")
+        t0 = datetime.fromisoformat(key["created_at"])
         generated = await js.get_last_msg(KEYS_STREAM.name, event_subject(victim))
         await ok(request_json, "deactivate", account_id=victim, actor="alice", confirm=True)
         again = await js.publish(event_subject(victim), generated.data, stream=KEYS_STREAM.name)
         await ok(request_json, "grant_admin", account_id=victim, actor="alice", user="bob",
                  email="b@x.io")  # fmt: skip
         assert await verdict(request_json, key["key"]) == "deactivated"
-    async with running(keys_settings):
+        # the notifier took the copy for what it is too: no live key, nothing ever due
+        assert await dead_key_forgotten(notify, victim, t0)
+    async with running(keys_settings), running_notifier(notifier_settings):
         assert await verdict(request_json, key["key"]) == "deactivated"
-        await ok(request_json, "generate", account_id=victim, actor="bob")
+        assert await dead_key_forgotten(notify, victim, t0)
+        fresh = await ok(request_json, "generate", account_id=victim, actor="bob")
+        await notify.caught_up()  # the chain goes on after the copy: bob's grant, this key
+        found = await notify.reminders(victim)
+        assert found["key"]["key_id"] == fresh["key_id"]
+        assert found["upcoming"][0]["recipients"] == ["alice", "bob"]
 
     # not foreign: an event of this account out of its place is a broken chain (exit 1)
     broken = await replay(keys_settings.nats_url, tmp_path)
     assert broken.code == 1, broken
     assert "Traceback" not in broken.err
     assert broken.err.startswith(f"error: chain_broken: stream sequence {again.seq} ")
+    # one line per process, whichever reader met it first, never the event itself
+    [line] = reported(caplog, KEYS_STREAM.name, again.seq)
+    assert "sequence 2 does not continue the chain at 3" in line
+    assert key["key_id"] not in caplog.text
+
+
+async def dead_key_forgotten(notify: Notify, account: str, since: datetime) -> bool:
+    """No key in the notifier's projection, and a sweep a year on finds nothing due."""
+    await notify.caught_up()
+    swept = await notify.sweep(add_months(since, 13))
+    found = await notify.reminders(account, add_months(since, 13))
+    seen = (found["key"], found["reminders"], found["upcoming"])
+    return seen == (None, [], []) and (swept["due_keys"], swept["claimed"]) == (0, 0)
 
 
 async def reminder_events(nc: Client, account: str) -> list[tuple[int, dict[str, Any] | None]]:

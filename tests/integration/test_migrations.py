@@ -36,8 +36,9 @@ METADATA = {
     "notifier": notifier_store.metadata,
     "calllog": calllog_store.metadata,
 }
-# columns added by revisions after the baseline (0001), per service
+# columns and tables added by revisions after the baseline (0001), per service
 ADDED_SINCE_BASELINE = {"keys": [("keys_audit", "via_account"), ("keys_audit", "via_user")]}
+TABLES_SINCE_BASELINE = {"notifier": ["notifier_heads"]}
 each_service = pytest.mark.parametrize("service", SERVICES)
 Shape = dict[str, dict[str, Any]]
 
@@ -189,6 +190,8 @@ async def test_a_database_from_before_migrations_is_adopted_not_recreated(
         # what create_all made back then had none of the columns later revisions add
         for table, column in ADDED_SINCE_BASELINE.get(service, ()):
             await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+        for table in TABLES_SINCE_BASELINE.get(service, ()):
+            await conn.execute(text(f"DROP TABLE {table}"))
     done = await upgrade_to_head(engine, service)
     assert (done.before, done.after) == (None, head_revision(service))
 
@@ -242,11 +245,11 @@ async def test_the_migrate_command_upgrades_then_checks(db_url: str) -> None:
 
 async def test_the_migrate_command_reports_a_newer_schema(engine: AsyncEngine, db_url: str) -> None:
     await upgrade_to_head(engine, "notifier")
-    await set_revision(engine, "notifier", "0002")
+    await set_revision(engine, "notifier", "0099")
     for args in ([], ["--check"]):
         result = await migrate_cli("--db-url", db_url, "--service", "notifier", *args)
         assert result.exit_code == 1
-        assert "notifier: error: database at notifier revision 0002 is newer" in result.stderr
+        assert "notifier: error: database at notifier revision 0099 is newer" in result.stderr
 
 
 async def test_the_migrate_command_defaults_to_the_data_dir_files(

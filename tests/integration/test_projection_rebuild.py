@@ -6,27 +6,30 @@ import asyncio
 import functools
 import uuid
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 from nats.aio.client import Client
-from sqlalchemy import Table, delete, select
+from sqlalchemy import Table, delete, select, text
 
+from contracts.calendar import add_months
 from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.calllog.store import tracking as calls_tracking
+from services.common.migrate import version_table
 from services.common.sql import as_utc, make_engine
 from services.keys import audit
 from services.keys.settings import KeysSettings
 from services.keys.store import tracking as keys_tracking
+from services.notifier import projection as notifier_projection
+from services.notifier.store import heads, people
 from services.notifier.store import keys as notifier_keys
-from services.notifier.store import people
 from services.notifier.store import tracking as notifier_tracking
 from tests.plugins.calllog import Clock, a_call, calllog_running, ingested, publish, publish_raw
 from tests.plugins.db import PG_ADMIN_DSN
@@ -171,6 +174,59 @@ async def test_the_notifier_keys_projection_rebuilt_by_replay_equals_the_live_on
     async with running_notifier(settings.model_copy(update={"db_url": fresh_db_url})):
         await notify.caught_up()
     assert await dump(fresh_db_url, tables) == live
+
+
+async def test_a_notifier_database_from_0001_is_rebuilt_from_keys_with_its_chain_heads(
+    keys_service: KeysSettings,
+    request_json: Request,
+    nc: Client,
+    notify: Notify,
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    settings = settings_for(keys_service.nats_url, db_url, tmp_path, None)
+    tables = [notifier_keys, people, heads, notifier_tracking]
+    a_year_on = add_months(datetime.now(UTC), 13)
+    async with running_notifier(settings):
+        await keys_traffic(request_json, nc)
+        sent = await notify.sweep(a_year_on)
+    assert (sent["due_keys"], sent["delivered"]) == (2, 8)  # two live keys, two admins each
+    live = await dump(settings.db_url, tables)
+    assert len(live["notifier_heads"]) == 4  # the unreadable message has no chain
+
+    # what 0001 left: no heads, its own tracking row, and rows it may have got wrong (a
+    # key revived by an old KeyGenerated published again, which it did not check)
+    now = datetime.now(UTC)
+    revived = {
+        "account_id": "acct-revived", "key_id": "key_dead", "hint": "klk_…dead",
+        "in_use_since": now, "last_creator": "alice", "source_event_id": str(uuid.uuid4()),
+        "next_months": 5, "next_due_at": add_months(now, 5),  # due by a_year_on, were it kept
+    }  # fmt: skip
+    engine = make_engine(settings.db_url)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(text("DROP TABLE notifier_heads"))
+            await conn.execute(text(f"UPDATE {version_table('notifier')} SET version_num = '0001'"))
+            await conn.execute(delete(notifier_tracking))
+            legacy = {"projection": "notifier-keys", "last_seq": await last_seq(nc, "KEYS")}
+            await conn.execute(notifier_tracking.insert(), legacy)
+            await conn.execute(notifier_keys.insert(), revived)
+    finally:
+        await engine.dispose()
+
+    # 0002 at start; the projection, at 0 under its new name, empties its rows and rebuilds
+    # them from KEYS (the durable is kept: it has nothing more to deliver)
+    async with running_notifier(settings):
+        again = await notify.sweep(a_year_on)
+    # every rebuilt key starts its schedule afresh and is due; the claims kept from before
+    # (deterministic ids) make the sweep move each past what was sent, sending nothing twice
+    assert (again["due_keys"], again["claimed"], again["delivered"]) == (2, 0, 0)
+    rebuilt = await dump(settings.db_url, tables)
+    assert rebuilt["notifier_tracking"] == sorted(
+        [legacy, {"projection": notifier_projection.PROJECTION, "last_seq": legacy["last_seq"]}],
+        key=repr,
+    )  # 0001's row is left to notifiers of that release still running in a rolling upgrade
+    assert rebuilt | {"notifier_tracking": []} == live | {"notifier_tracking": []}
 
 
 @DURABLE

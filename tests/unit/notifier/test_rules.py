@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from contracts.envelope import GENESIS_HASH
 from services.common import eventlog
 from services.notifier.domain import (
     ActiveKey,
@@ -16,8 +17,8 @@ from services.notifier.domain import (
     recipients,
     reminder_id,
 )
+from services.notifier.folding import fold
 from services.notifier.messages import email, message_id, sidebar_text
-from services.notifier.projection import fold
 
 T0 = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
 KEY = ActiveKey("acme", "key_1", "klk_…x7q2", T0, "carol", "evt-1")
@@ -109,15 +110,27 @@ def test_an_unusable_address_is_refused_before_sending() -> None:
         email(evil, sender="kl@x.io", now=T0)
 
 
-def event(seq: int, kind: str, account: str = "acme", **payload: Any) -> tuple[int, Any]:
+def event(
+    seq: int, kind: str, account: str = "acme", n: int | None = None, **payload: Any
+) -> tuple[int, Any]:
+    """Stream sequence `seq`, the account's `n`th event (`seq` unless given), chained to
+    its `n - 1`th; the hashes stand for real ones."""
+    n = seq if n is None else n
     raw = {
         "event_id": f"e{seq}",
         "stream_id": account,
+        "sequence": n,
+        "prev_hash": head(account, n - 1)[1],
+        "hash": head(account, n)[1],
         "occurred_at": (T0 + timedelta(days=seq)).isoformat(),
         "actor": payload.pop("actor", "alice"),
         "payload": {"kind": kind, **payload},
     }
     return seq, raw
+
+
+def head(account: str, n: int) -> tuple[int, str]:
+    return n, GENESIS_HASH if n == 0 else f"{account}-{n}"
 
 
 KEY_FIELDS = {"hint": "klk_…abcd", "fingerprint": "f" * 64}
@@ -132,6 +145,7 @@ def test_the_fold_keeps_the_active_key_and_resets_the_schedule_on_rotation() -> 
             event(4, "KeyViewed", key_id="k2"),
         ],
         last=0,
+        known={},
     )
     row = folded.keys["acme"]
     assert applied == 4
@@ -146,12 +160,13 @@ def test_the_fold_drops_deactivated_keys_and_tracks_admins() -> None:
         [
             event(1, "KeyGenerated", key_id="k1", **KEY_FIELDS),
             event(2, "KeyDeactivated", key_id="k1"),
-            event(3, "KeyDeactivated", account="other", key_id="k9"),
-            event(4, "SuperAdminGranted", user="bob", email="b@x.io"),
-            event(5, "SuperAdminRevoked", user="bob"),
-            event(6, "SuperAdminRevoked", user="zed"),
+            event(3, "KeyDeactivated", account="other", n=8, key_id="k9"),
+            event(4, "SuperAdminGranted", n=3, user="bob", email="b@x.io"),
+            event(5, "SuperAdminRevoked", n=4, user="bob"),
+            event(6, "SuperAdminRevoked", n=5, user="zed"),
         ],
         last=0,
+        known={"other": head("other", 7)},
     )
     assert folded.keys == {"acme": None}
     assert folded.dropped == {"other": "k9"}
@@ -167,13 +182,14 @@ def test_the_fold_skips_what_it_applied_and_what_it_cannot_read(
         [
             event(1, "KeyGenerated", key_id="old", **KEY_FIELDS),
             (2, None),  # not an event: the projector reported it already
-            event(3, "SomethingNew", whatever=1),
+            event(3, "SomethingNew", n=2, whatever=1),
             (4, {"stream_id": "acme", "payload": "KeyGenerated"}),
-            event(5, "KeyGenerated", key_id="k1"),  # no hint: malformed
-            event(6, "KeyViewed", key_id="k2"),
-            event(7, "KeyGenerated", key_id="k2", **KEY_FIELDS),
+            event(5, "KeyGenerated", n=2, key_id="k1"),  # no hint: malformed
+            event(6, "KeyViewed", n=2, key_id="k2"),  # none of those moved the head
+            event(7, "KeyGenerated", n=3, key_id="k2", **KEY_FIELDS),
         ],
         last=1,
+        known={"acme": head("acme", 1)},
     )
     assert applied == 2
     assert folded.keys["acme"] is not None
@@ -181,3 +197,63 @@ def test_the_fold_skips_what_it_applied_and_what_it_cannot_read(
     skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
     assert [m.split("sequence ")[1].split(" ")[0] for m in skipped] == ["3", "4", "5"]
     assert not any("whatever" in m for m in skipped)  # nothing of the message itself
+    assert folded.heads["acme"] == head("acme", 3)
+
+
+def test_the_fold_applies_only_each_accounts_next_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    eventlog.forget_reported()
+    _, generated = event(2, "KeyGenerated", key_id="k1", **KEY_FIELDS)
+    folded, applied = fold(
+        [
+            event(10, "KeyDeactivated", n=3, key_id="k1"),
+            (11, generated),  # an old event published again: behind the chain
+            event(12, "KeyGenerated", n=5, key_id="k2", **KEY_FIELDS),  # ahead of it
+            (13, event(13, "KeyGenerated", n=4, key_id="k3", **KEY_FIELDS)[1] | {"prev_hash": "x"}),
+            event(14, "KeyGenerated", account="newco", n=2, key_id="k4", **KEY_FIELDS),
+            event(15, "AccountOpened", account="not.an.id", owner="eve", owner_email="e@x.io"),
+            event(16, "AccountOpened", account="other", n=1, owner="olga", owner_email="o@x.io"),
+            event(17, "SuperAdminGranted", n=4, user="bob", email="b@x.io"),
+        ],
+        last=9,
+        known={"acme": head("acme", 2)},
+    )
+    assert applied == 3
+    assert folded.keys == {}  # no k2, k3 or k4
+    assert folded.dropped == {"acme": "k1"}  # and k1 stays deactivated
+    assert set(folded.people) == {("other", "olga"), ("acme", "bob")}
+    assert folded.heads == {"acme": head("acme", 4), "other": head("other", 1)}
+    assert folded.moved == {"acme", "other"}
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert [m.split("sequence ")[1].split(" ")[0] for m in skipped] == [
+        "11", "12", "13", "14", "15",
+    ]  # fmt: skip
+    assert "sequence 2 does not continue the chain at 3" in skipped[0]
+    assert "sequence 2 does not continue the chain at 0" in skipped[3]  # a first event: 1
+    assert "its stream_id is not an account id" in skipped[4]
+
+
+def test_an_event_the_keys_service_takes_moves_the_head_even_if_no_row_can_be_built(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    eventlog.forget_reported()
+    _, viewed = event(2, "KeyViewed", n=2, key_id="k1")
+    _, rotated = event(3, "KeyRotated", n=3, old_key_id="k1", new_key_id="k2", **KEY_FIELDS)
+    folded, applied = fold(
+        [
+            (2, viewed | {"occurred_at": "9999-12-31T23:59:59-01:00"}),  # past year 9999 in UTC
+            (3, rotated | {"occurred_at": "9999-12-31T23:59:59-01:00"}),
+            event(4, "KeyViewed", n=4, key_id="k2"),
+        ],
+        last=1,
+        known={"acme": head("acme", 1)},
+    )
+    # the keys service took all three (its time parses), so the chain goes on through them
+    assert folded.heads == {"acme": head("acme", 4)}
+    assert applied == 2
+    assert folded.keys == {"acme": None}  # k1 was rotated out: no reminder about it
+    skipped = [r.getMessage() for r in caplog.records if "skipped" in r.getMessage()]
+    assert len(skipped) == 1
+    assert "sequence 3 on keys.events.acme" in skipped[0]
+    assert "(cannot be applied (OverflowError))" in skipped[0]
