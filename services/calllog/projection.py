@@ -32,7 +32,7 @@ def record(subject: str, data: bytes) -> Record:
 def _parsed(data: bytes) -> dict[str, Any] | None:
     """The JSON object, or None; DuplicateKey when an object repeats a key."""
     try:
-        value = strictjson.loads(data)
+        value = strictjson.loads_flat(data)  # a call record is flat: near orjson speed
     except strictjson.DuplicateKey:
         raise
     except ValueError:
