@@ -36,7 +36,7 @@ def create_app() -> FastStream:
 
     @app.after_startup
     async def flush() -> None:
-        # broker.start() does not flush subscriptions (see FASTSTREAM-NOTES.md).
+        # broker.start() does not flush subscriptions.
         await broker.connection.flush()
 
     return app
