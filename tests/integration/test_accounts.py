@@ -1,4 +1,4 @@
-"""Issue 9's attacks on a running `keyledger up --dev`, each refused or harmless with the
+"""The known attacks on a running `keyledger up --dev`, each refused or harmless with the
 streams unchanged; operators added while it runs, each reading only its own replies."""
 
 from __future__ import annotations
