@@ -22,6 +22,9 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
 test: lint types
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 

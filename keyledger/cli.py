@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from contracts.connection import resolve_data_dir
 from contracts.keys import ACCOUNT_ID, event_subject
 from keyledger import cli_common
 from keyledger import replay as replaying
@@ -85,7 +86,7 @@ def up(
     """Run nats-server and the services in the foreground until Ctrl-C."""
     from keyledger.up import run_up  # imported late: other commands need none of it
 
-    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or ".keyledger")
+    folder = resolve_data_dir(data_dir, os.environ)
     raise typer.Exit(run_up(data_dir=folder, nats_url=nats_url, db_url=db_url, port=port, dev=dev))
 
 

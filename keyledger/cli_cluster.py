@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from contracts.connection import resolve_data_dir
 from keyledger.cli_common import DataDirOpt
 
 cluster_app = typer.Typer(help="Run keyledger on a local NATS cluster.", no_args_is_help=True)
@@ -31,7 +31,7 @@ def cluster_up(
     """
     from keyledger.up import run_up  # imported late: other commands need none of it
 
-    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or ".keyledger")
+    folder = resolve_data_dir(data_dir, os.environ)
     code = run_up(
         data_dir=folder, nats_url=None, db_url=db_url, dev=dev, nodes=nodes, instances=replicas
     )

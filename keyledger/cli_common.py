@@ -15,6 +15,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from nats.errors import Error as NatsError
 
+from contracts.connection import DATA_DIR_VAR, FILE_VAR, URL_VAR
 from contracts.keys import MAX_GRACE_SECONDS
 from keyledger.auditcopy import CopyMismatch, ensure_copies
 from keyledger.client import (
@@ -26,7 +27,6 @@ from keyledger.client import (
     discover_nats_url,
 )
 from keyledger.natsauth import DEFAULT_OPERATOR
-from services.common.natsauth import FILE_VAR
 
 T = TypeVar("T")
 
@@ -36,15 +36,13 @@ EXIT_UNREACHABLE = 3
 
 NatsUrlOpt = Annotated[
     str | None,
-    typer.Option(
-        "--nats-url", envvar="KEYLEDGER_NATS_URL", help="NATS server (default: from the data dir)"
-    ),
+    typer.Option("--nats-url", envvar=URL_VAR, help="NATS server (default: from the data dir)"),
 ]
 DataDirOpt = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
-        envvar="KEYLEDGER_DATA_DIR",
+        envvar=DATA_DIR_VAR,
         help="where `keyledger up` keeps its files [default: ./.keyledger]",
     ),
 ]

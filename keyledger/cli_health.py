@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from contracts import calllog, keys, notifier
+from contracts.connection import resolve_data_dir
 from keyledger.cli_common import (
     EXIT_UNREACHABLE,
     DataDirOpt,
@@ -19,7 +19,7 @@ from keyledger.cli_common import (
     show,
 )
 from keyledger.cli_common import connect as connect_as
-from keyledger.client import DEFAULT_DATA_DIR, Refused, Unreachable
+from keyledger.client import Refused, Unreachable
 from keyledger.up_state import read_state
 
 HEALTH_SUBJECTS = {
@@ -62,7 +62,7 @@ def health(
     answers = run_async(target, ask)
     lines = [_line(name, answer) for name, answer in answers.items()]
     result: dict[str, Any] = dict(answers)
-    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or DEFAULT_DATA_DIR)
+    folder = resolve_data_dir(data_dir, os.environ)
     if (state := read_state(folder)) is not None:
         result["supervisor"] = state
         lines += _supervised(state)

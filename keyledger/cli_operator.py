@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
+from contracts.connection import resolve_data_dir
 from keyledger.cli_common import DataDirOpt
-from keyledger.client import DEFAULT_DATA_DIR
 
 operator_app = typer.Typer(
     help="Operators: the people acting through the CLI, each with a NATS user of their own.",
@@ -19,7 +19,7 @@ operator_app = typer.Typer(
 
 
 def _folder(data_dir: Path | None) -> Path:
-    return data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or DEFAULT_DATA_DIR)
+    return resolve_data_dir(data_dir, os.environ)
 
 
 @operator_app.command("add")

@@ -17,20 +17,22 @@ from nats.aio.client import Client
 
 from contracts import keyformat
 from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
-from contracts.envelope import canonical_json
-from contracts.keys import VERIFY_SUBJECT, command_subject, query_subject
-from contracts.natsurl import servers
-from keyledger.natsauth import credentials_file
-from services.common.natsauth import (
+from contracts.connection import (
+    NATS_URL_FILE,
+    URL_VAR,
     Credentials,
     CredentialsError,
+    credentials_file,
     env_credentials,
     options,
     read_credentials,
+    resolve_data_dir,
+    servers,
 )
+from contracts.envelope import canonical_json
+from contracts.keys import VERIFY_SUBJECT, command_subject, query_subject
 
 DEFAULT_TIMEOUT = 5.0
-DEFAULT_DATA_DIR = Path(".keyledger")
 
 
 class Refused(Exception):
@@ -50,16 +52,16 @@ def discover_nats_url(nats_url: str | None, data_dir: Path | None) -> str:
     """Flag > KEYLEDGER_NATS_URL > the nats.url that `keyledger up` writes in its data folder."""
     if nats_url:
         return nats_url
-    if env_url := os.environ.get("KEYLEDGER_NATS_URL"):
+    if env_url := os.environ.get(URL_VAR):
         return env_url
-    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or DEFAULT_DATA_DIR)
+    folder = resolve_data_dir(data_dir, os.environ)
     try:
-        found = (folder / "nats.url").read_text().strip()
+        found = (folder / NATS_URL_FILE).read_text().strip()
     except OSError:
         found = ""
     if not found:
         raise Unreachable(
-            f"keyledger does not seem to be running: no {folder / 'nats.url'}; "
+            f"keyledger does not seem to be running: no {folder / NATS_URL_FILE}; "
             "start it with `make run` (or `keyledger up`), or pass --nats-url"
         )
     return found
@@ -68,8 +70,7 @@ def discover_nats_url(nats_url: str | None, data_dir: Path | None) -> str:
 def discover_credentials(data_dir: Path | None, identity: str) -> Credentials | None:
     """KEYLEDGER_NATS_USER + KEYLEDGER_NATS_PASSWORD, or KEYLEDGER_NATS_CREDENTIALS_FILE, >
     the <data dir>/credentials/<identity>.json that `keyledger up` writes > none (no auth)."""
-    folder = data_dir or Path(os.environ.get("KEYLEDGER_DATA_DIR") or DEFAULT_DATA_DIR)
-    path = credentials_file(folder, identity)
+    path = credentials_file(resolve_data_dir(data_dir, os.environ), identity)
     try:
         found = env_credentials(os.environ)
         if found is None and path.exists():

@@ -22,9 +22,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from contracts import strictjson
 from keyledger.client import discover_credentials, discover_nats_url
 from keyledger.gateway import Gateway, KeyledgerMiddleware
-from services.common import strictjson
 
 MAX_CONTACTS = 1000  # per account: an example, kept in memory
 

@@ -13,10 +13,9 @@ import nats
 from nats.aio.client import Client
 
 from contracts.calllog import CallRecorded
-from contracts.natsurl import servers
+from contracts.connection import Credentials, options, servers
 from keyledger.callbuffer import DEFAULT_CAPACITY, CallBuffer
 from keyledger.client import KeyledgerClient, Unreachable
-from services.common.natsauth import Credentials, options
 
 log = logging.getLogger("keyledger.gateway")
 RECONNECT_PAUSE = 1.0

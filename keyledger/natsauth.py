@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import secrets
@@ -11,7 +10,14 @@ from pathlib import Path
 
 from contracts import calllog, keys, notifier
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
-from services.common.natsauth import Credentials, inbox_prefix, read_credentials
+from contracts.connection import (
+    CREDENTIALS_DIR,
+    Credentials,
+    credentials_file,
+    dump_credentials,
+    inbox_prefix,
+    read_credentials,
+)
 
 ADMIN = "admin"
 # "cli": the operator `keyledger up` makes for whoever runs it; `keyledger operator add`
@@ -30,7 +36,6 @@ ACCOUNT_OF = {
 # one token of lower-case letters, digits, - and _: an operator's name is its NATS user and
 # the last token of its inbox prefix, so no dot, no wildcard
 OPERATOR_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
-CREDENTIALS_DIR = "credentials"
 JS = "$JS.API"
 # services.keys.audit.PROJECTION, pinned by a test: importing it would load the keys service
 KEYS_AUDIT_DURABLE = "keys-audit"
@@ -204,10 +209,6 @@ def account_of(identity: str) -> str:
     return ACCOUNT_OF.get(identity, FRONTENDS)
 
 
-def credentials_file(data_dir: Path, identity: str) -> Path:
-    return data_dir / CREDENTIALS_DIR / f"{identity}.json"
-
-
 def make_credentials(data_dir: Path, identity: str) -> Credentials:
     """A new random password in <data_dir>/credentials/<identity>.json; FileExistsError if
     there is one. O_EXCL and mode 0600 (the folder 0700): never readable by others, not
@@ -218,7 +219,7 @@ def make_credentials(data_dir: Path, identity: str) -> Credentials:
     fd = os.open(credentials_file(data_dir, identity), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     made = Credentials(identity, secrets.token_urlsafe(32))
     try:
-        os.write(fd, json.dumps({"user": made.user, "password": made.password}).encode())
+        os.write(fd, dump_credentials(made))
         os.fsync(fd)
     finally:
         os.close(fd)

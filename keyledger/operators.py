@@ -7,10 +7,10 @@ import signal
 import time
 from pathlib import Path
 
+from contracts.connection import Credentials
 from keyledger import natsauth
 from keyledger.natsserver import ACCOUNTS_FILE, PID_FILE, write_private
 from keyledger.up_nats import current_authorization
-from services.common.natsauth import Credentials
 
 
 class OperatorError(ValueError):

@@ -9,11 +9,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts.connection import CredentialsError
 from keyledger import natsauth, up_gateway
 from keyledger.up_children import ServiceSpec
 from keyledger.up_console import err
 from keyledger.up_supervisor import Supervisor
-from services.common.natsauth import CredentialsError
 
 __all__ = ["GATEWAY", "SERVICES", "ServiceSpec", "run_up"]
 

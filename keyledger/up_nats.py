@@ -8,13 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from contracts.accounts import SERVICES
+from contracts.connection import Credentials, Options, env_credentials, options
 from keyledger import natsauth
 from keyledger.natsaccounts import render_accounts
 from keyledger.natscluster import NatsCluster
 from keyledger.natsserver import NatsServer, log_tail
 from keyledger.up_console import death, err, report, say
 from keyledger.up_restart import Restarts
-from services.common.natsauth import Credentials, Options, env_credentials, options
 
 
 def authorization(credentials: Mapping[str, Credentials]) -> str:

@@ -19,7 +19,18 @@ from pathlib import Path
 import nats
 import nats.errors
 
-from contracts.natsurl import servers
+from contracts.connection import (
+    DATA_DIR_VAR,
+    FILE_VAR,
+    NATS_URL_FILE,
+    PASSWORD_VAR,
+    URL_VAR,
+    USER_VAR,
+    Credentials,
+    Options,
+    credentials_file,
+    servers,
+)
 from keyledger import natsauth, up_children, up_gateway
 from keyledger.auditcopy import prepare_copies
 from keyledger.natsserver import PortInUse, free_port
@@ -28,7 +39,6 @@ from keyledger.up_console import death, err, report, say
 from keyledger.up_nats import LocalNats, nats_options
 from keyledger.up_restart import now_iso
 from keyledger.up_state import remove_state, write_state
-from services.common.natsauth import FILE_VAR, PASSWORD_VAR, USER_VAR, Credentials, Options
 
 READY_TIMEOUT = 30.0
 TICK = 0.2  # how often deaths are looked for: a restart is at most this late
@@ -93,9 +103,9 @@ class Supervisor:
             err(f"cannot start: {exc}{hint if isinstance(exc, PortInUse) else ''}")
             return 1
         url = self.nats.url if self.nats else str(self.nats_url)
-        tmp = self.data_dir / "nats.url.tmp"
+        tmp = self.data_dir / f"{NATS_URL_FILE}.tmp"
         tmp.write_text(url + "\n")
-        tmp.replace(self.data_dir / "nats.url")  # readers never see a partial URL
+        tmp.replace(self.data_dir / NATS_URL_FILE)  # readers never see a partial URL
         for spec in self.services:
             for instance in range(1, self.instances + 1):
                 self.children.append(self._spawn(exe, spec, url, instance=instance))
@@ -167,10 +177,10 @@ class Supervisor:
         env = dict(os.environ)
         env.pop("KEYLEDGER_ALLOW_TIME_TRAVEL", None)  # only --dev may turn it on
         env |= {
-            "KEYLEDGER_NATS_URL": url,
+            URL_VAR: url,
             "KEYLEDGER_DB_URL": self.db_url
             or f"sqlite+aiosqlite:///{self.data_dir / spec.db_file}",
-            "KEYLEDGER_DATA_DIR": str(self.data_dir),
+            DATA_DIR_VAR: str(self.data_dir),
             "PYTHONUNBUFFERED": "1",  # log tails shown on failure must be complete
         }
         if self.credentials:
@@ -178,7 +188,7 @@ class Supervisor:
             for name in (FILE_VAR, USER_VAR, PASSWORD_VAR):
                 env.pop(name, None)
             identity = spec.identity or spec.name
-            env[FILE_VAR] = str(natsauth.credentials_file(self.data_dir, identity))
+            env[FILE_VAR] = str(credentials_file(self.data_dir, identity))
         if self.key_file is not None:
             env["KEYLEDGER_MASTER_KEY_FILE"] = str(self.key_file)
         if self.dev:
@@ -258,6 +268,6 @@ class Supervisor:
         await up_children.stop(alive, lambda: self.signals > 1)
         if self.nats is not None:
             self.nats.stop()
-        (self.data_dir / "nats.url").unlink(missing_ok=True)
+        (self.data_dir / NATS_URL_FILE).unlink(missing_ok=True)
         (self.data_dir / up_gateway.URL_FILE).unlink(missing_ok=True)
         remove_state(self.data_dir)

@@ -9,10 +9,10 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from contracts import strictjson
 from contracts.calllog import PROJECTION_DURABLE
 from services.calllog.domain import REASONS, Reason, Refusal, call_row
 from services.calllog.store import calls, tracking
-from services.common import strictjson
 from services.common import tracking as tracking_row
 from services.common.sql import insert_ignore, upsert
 

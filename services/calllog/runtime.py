@@ -12,12 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts import replies
 from contracts.calllog import PROJECTION_DURABLE, SERVICE_QUEUE, query_subject
-from contracts.natsurl import servers
+from contracts.connection import Options, servers
 from contracts.streams import StreamSpec
 from services.calllog import projection
 from services.calllog.responder import Handle, Responder
 from services.common.inboxes import answerable
-from services.common.natsauth import Options
 from services.common.projector import Projector
 from services.common.requests import OwnConnection, wait_routable
 from services.common.streams import ensure_stream

@@ -11,7 +11,7 @@ from faststream.response import PublishCommand
 
 log = logging.getLogger("keyledger")
 
-# `_INBOX` and `_INBOX_<identity>` (services.common.natsauth.inbox_prefix); `_R_` is where a
+# `_INBOX` and `_INBOX_<identity>` (contracts.connection.inbox_prefix); `_R_` is where a
 # server maps the reply of a request imported from another NATS account. No stream
 # captures a subject starting with "_" (contracts/: keys.events.>, calls.recorded.>, ...).
 INBOX_PREFIXES = ("_INBOX.", "_INBOX_", "_R_.")

@@ -1,58 +1,26 @@
-"""Who a process is on NATS: its user, password and private inbox, from settings or a file."""
+"""A service on NATS: its credentials from settings, its connect options, its broker."""
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import SecretStr
+
+from contracts.connection import (
+    Credentials,
+    Options,
+    given_credentials,
+    inbox_prefix,
+    options,
+    servers,
+)
 
 if TYPE_CHECKING:
     from faststream.nats import NatsBroker
 
-INBOX = "_INBOX"
-FILE_VAR, USER_VAR, PASSWORD_VAR = (
-    "KEYLEDGER_NATS_CREDENTIALS_FILE",
-    "KEYLEDGER_NATS_USER",
-    "KEYLEDGER_NATS_PASSWORD",
-)
-Options = dict[str, Any]  # keyword arguments for nats.connect()
 FOREVER = -1  # nats-py's max_reconnect_attempts for "never give up"
-
-
-def inbox_prefix(user: str) -> str:
-    """Where replies to `user` arrive; keyledger.natsauth lets only `user` subscribe there.
-
-    nats-py's default `_INBOX` is shared: anyone allowed `_INBOX.>` would read every reply,
-    including the generate / reveal replies that carry a key.
-    """
-    return f"{INBOX}_{user}"
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """A NATS user and password; the password never shows in a repr or a log line."""
-
-    user: str
-    password: str = field(repr=False)
-
-
-class CredentialsError(ValueError):
-    """The credential settings are contradictory, incomplete or unreadable."""
-
-
-def read_credentials(path: Path) -> Credentials:
-    """`{"user": ..., "password": ...}` as `keyledger up` writes it (mode 0600)."""
-    try:
-        data = json.loads(path.read_text())
-        return Credentials(user=str(data["user"]), password=str(data["password"]))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        # the exception text is safe: it names the file, never its content
-        raise CredentialsError(f"cannot read NATS credentials from {path}: {exc!r}") from None
 
 
 class AuthSettings(Protocol):
@@ -75,45 +43,12 @@ class BrokerSettings(AuthSettings, Protocol):
 
 def credentials(settings: AuthSettings) -> Credentials | None:
     """User + password (containers) or the credentials file (`keyledger up`); None: no auth."""
-    if settings.nats_user is not None or settings.nats_password is not None:
-        if settings.nats_credentials_file is not None:
-            raise CredentialsError(f"set {USER_VAR} + {PASSWORD_VAR} or {FILE_VAR}, not both")
-        if not settings.nats_user or settings.nats_password is None:
-            raise CredentialsError(f"{USER_VAR} and {PASSWORD_VAR} go together")
-        return Credentials(settings.nats_user, settings.nats_password.get_secret_value())
-    if settings.nats_credentials_file is not None:
-        return read_credentials(settings.nats_credentials_file)
-    return None
-
-
-@dataclass(frozen=True)
-class _Given:
-    nats_credentials_file: Path | None
-    nats_user: str | None
-    nats_password: SecretStr | None
-
-
-def env_credentials(environ: Mapping[str, str]) -> Credentials | None:
-    """The same settings read straight from the environment (clients, `keyledger up`)."""
-    file, password = environ.get(FILE_VAR), environ.get(PASSWORD_VAR)
-    return credentials(
-        _Given(
-            Path(file) if file else None,
-            environ.get(USER_VAR) or None,
-            SecretStr(password) if password else None,
-        )
+    password = settings.nats_password
+    return given_credentials(
+        settings.nats_credentials_file,
+        settings.nats_user,
+        None if password is None else password.get_secret_value(),
     )
-
-
-def options(found: Credentials | None) -> Options:
-    """Keyword arguments for nats.connect(): user, password and the user's own inbox."""
-    if found is None:
-        return {}
-    return {
-        "user": found.user,
-        "password": found.password,
-        "inbox_prefix": inbox_prefix(found.user),
-    }
 
 
 def connect_options(settings: AuthSettings) -> Options:
@@ -126,10 +61,9 @@ def connect_options(settings: AuthSettings) -> Options:
 def make_broker(settings: BrokerSettings) -> NatsBroker:
     """Every service's FastStream broker: the URL list, its NATS user and private inbox, and
     subscribers that answer inboxes only (services.common.inboxes)."""
-    # imported here: the CLI and gateways use this module too, and FastStream takes ~0.4 s
+    # imported here: who needs only credentials() or connect_options() skips FastStream's ~0.4 s
     from faststream.nats import NatsBroker, NatsUserPassword
 
-    from contracts.natsurl import servers
     from services.common.inboxes import InboxRepliesOnly
 
     found = credentials(settings)

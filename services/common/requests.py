@@ -15,8 +15,8 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import replies
 from contracts.replies import ErrorCode
+from contracts.strictjson import DuplicateKey, check_unique_keys
 from services.common.errors import Refused, describe
-from services.common.strictjson import DuplicateKey, check_unique_keys
 
 log = logging.getLogger("keyledger")
 M = TypeVar("M", bound=BaseModel)

@@ -11,9 +11,8 @@ import nats
 from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.connection import Options, servers
 from contracts.keys import KEYS_STREAM
-from contracts.natsurl import servers
-from services.common.natsauth import Options
 from services.common.projector import Projector
 from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream

@@ -9,10 +9,9 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
-from contracts import replies
+from contracts import replies, strictjson
 from contracts.keys import SERVICE_QUEUE, VERIFY_SUBJECT, VerifyResult
 from contracts.replies import ErrorCode
-from services.common import strictjson
 from services.common.inboxes import answerable
 from services.keys.registry import Registry
 

@@ -13,10 +13,9 @@ from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.connection import Options, servers
 from contracts.keys import KEYS_STREAM
-from contracts.natsurl import servers
 from contracts.notifier import KEYS_DURABLE, NOTIFY_STREAM
-from services.common.natsauth import Options
 from services.common.projector import Projector
 from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream

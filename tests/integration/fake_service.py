@@ -6,7 +6,7 @@ from typing import Any
 from faststream import FastStream
 from faststream.nats import NatsBroker, NatsUserPassword
 
-from services.common.natsauth import env_credentials, inbox_prefix
+from contracts.connection import env_credentials, inbox_prefix
 
 ENV_ECHOED = (
     "KEYLEDGER_NATS_URL",

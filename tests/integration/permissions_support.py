@@ -17,13 +17,13 @@ from nats.js import JetStreamContext
 from typer.testing import CliRunner
 
 from contracts.calllog import CALLS_STREAM, CallRecorded
+from contracts.connection import credentials_file, inbox_prefix, read_credentials
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import NOTIFY_STREAM
 from keyledger.cli import app
 from keyledger.natsaccounts import render_accounts
-from keyledger.natsauth import CALLS, KEYS, NOTIFY, credentials_file, ensure_credentials
+from keyledger.natsauth import CALLS, KEYS, NOTIFY, ensure_credentials
 from keyledger.natsserver import NatsServer
-from services.common.natsauth import inbox_prefix, read_credentials
 from services.common.streams import ensure_stream
 from tests.integration.up_process import up_dev
 

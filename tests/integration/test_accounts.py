@@ -10,8 +10,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
+from contracts.connection import credentials_file
 from keyledger.cli import app
-from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API, credentials_file
+from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API
 from tests.integration import permissions_support
 from tests.integration.permissions_support import System, a_call, connect, snapshot, unchanged
 

@@ -7,10 +7,10 @@ from pathlib import Path
 import nats
 import pytest
 
+from contracts.connection import options
 from keyledger.natsauth import ensure_credentials
 from keyledger.natsserver import NatsServer
 from keyledger.up_nats import adopt_single_account_store, current_authorization
-from services.common.natsauth import options
 
 pytestmark = pytest.mark.nats
 

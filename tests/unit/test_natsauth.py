@@ -9,13 +9,14 @@ import pytest
 from pydantic import SecretStr
 
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
+from contracts.connection import Credentials, CredentialsError
 from keyledger import natsauth
 from keyledger.client import Unreachable, discover_credentials
 from keyledger.natsaccounts import render_accounts
 from keyledger.natsauth import DESTRUCTIVE, IDENTITIES, ensure_credentials, grants
 from keyledger.natsconfig import Var
 from services.common.inboxes import answerable
-from services.common.natsauth import Credentials, CredentialsError, credentials
+from services.common.natsauth import credentials
 from services.keys.audit import PROJECTION
 
 STREAMS = ("KEYS", "CALLS", "NOTIFY")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.common import strictjson
-from services.common.strictjson import DuplicateKey, check_unique_keys
+from contracts import strictjson
+from contracts.strictjson import DuplicateKey, check_unique_keys
 
 
 @pytest.mark.parametrize(
