@@ -1,19 +1,4 @@
-"""Durations and moments on the command line: one grammar, and the limits of each option.
-
-An amount is a whole number and one unit, no space between: `s` seconds, `m` minutes,
-`h` hours, `d` days, `w` weeks (fixed lengths), `mo` months and `y` years (calendar
-months, clamped to the month's last day as `contracts.calendar.add_months` does). Each
-option takes the units that make sense for it and applies its own bounds:
-
-- `--grace`: a fixed duration (s, m, h, d, w), at most 30d (the keys service's maximum);
-- `--since`: a fixed duration ago, or an ISO date / date-time;
-- `--as-of`: `now`, `+N` days, weeks, months or years ahead (`+5m` is refused rather than
-  read as minutes: "five m from now" on a date is a slip for `+5mo`), or an ISO date /
-  date-time.
-
-Moments must lie inside the contracts' span (1970-01-01 .. 8999-12-31 UTC); a naive time
-is UTC.
-"""
+"""One grammar of durations and moments for the CLI (README: Durations and times), with limits."""
 
 from __future__ import annotations
 
@@ -32,6 +17,7 @@ T = TypeVar("T")
 
 FIXED_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 CALENDAR_MONTHS = {"mo": 1, "y": 12}
+# days and up: `+5m` on a date is a slip for `+5mo`, refused rather than read as minutes
 AS_OF_UNITS = ("d", "w", "mo", "y")
 
 _AMOUNT = re.compile(r"(\d+)(mo|[smhdwy])")
