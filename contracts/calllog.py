@@ -7,11 +7,11 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
 from contracts import keyformat
 from contracts.calendar import Moment
-from contracts.envelope import Contract
+from contracts.envelope import Contract, Query
 from contracts.keys import AccountId
 from contracts.streams import StreamSpec
 
@@ -77,12 +77,6 @@ class CallRecorded(Contract):
 
 
 # --- queries (requests on calls.query.<name>) -----------------------------------------
-
-
-class Query(BaseModel):
-    """Strictly validated: unknown fields and wrong types are refused with invalid_request."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class ListCalls(Query):

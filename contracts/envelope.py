@@ -21,6 +21,13 @@ class Contract(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
 
+class Query(BaseModel):
+    """Base of every request another service answers: frozen and strictly validated, so
+    unknown fields and wrong types are refused with invalid_request."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
 class Via(Contract):
     """Who vouched for a command: the NATS account (and user) it came from through a service
     import, as stamped by nats-server in the Nats-Request-Info header."""

@@ -8,7 +8,7 @@ from uuid import uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from contracts.envelope import Contract, Via
+from contracts.envelope import Contract, Query, Via
 from contracts.streams import StreamSpec
 
 ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
@@ -158,12 +158,6 @@ class DeactivateKey(Command):
         description="the key this command acts on (like If-Match); refused as superseded when "
         "another key (or none) is live by then. None: whatever key is live",
     )
-
-
-class Query(BaseModel):
-    """Queries change nothing, so they carry no command id; still strictly validated."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 class AuditQuery(Query):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -13,6 +13,7 @@ from contracts.connection import resolve_data_dir
 from contracts.keys import ACCOUNT_ID, event_subject
 from keyledger import cli_common
 from keyledger import replay as replaying
+from keyledger.cli_audit import audit
 from keyledger.cli_auditors import auditors_app
 from keyledger.cli_calls import calls_app
 from keyledger.cli_cluster import cluster_app
@@ -22,8 +23,6 @@ from keyledger.cli_common import (
     NatsUrlOpt,
     Target,
     call,
-    iso,
-    show,
 )
 from keyledger.cli_health import health
 from keyledger.cli_keys import account_app, admin_app, key_app
@@ -52,8 +51,6 @@ app.add_typer(operator_app, name="operator")
 app.add_typer(auditors_app, name="auditors")
 app.command()(migrate)
 app.command()(health)
-
-AUDIT_PAGE_MAX = 500
 
 
 @app.callback()
@@ -90,50 +87,7 @@ def up(
     raise typer.Exit(run_up(data_dir=folder, nats_url=nats_url, db_url=db_url, port=port, dev=dev))
 
 
-@app.command()
-def audit(
-    account: Annotated[str, typer.Argument(help="account id")],
-    limit: Annotated[
-        int | None,
-        typer.Option("--limit", min=1, max=AUDIT_PAGE_MAX, help="entries [default: 50]"),
-    ] = None,
-    all_pages: Annotated[bool, typer.Option("--all", help="every entry, page by page")] = False,
-    nats_url: NatsUrlOpt = None,
-    data_dir: DataDirOpt = None,
-    json_out: JsonOpt = False,
-) -> None:
-    """Who created, viewed, rotated or deactivated the account's key, newest first."""
-    target = Target(nats_url, data_dir, json_out)
-    size = limit or (AUDIT_PAGE_MAX if all_pages else 50)
-
-    async def pages(client: Any) -> dict[str, Any]:
-        page = await client.audit(account, size)
-        items = list(page["items"])
-        while all_pages and page.get("next_cursor") is not None:
-            page = await client.audit(account, size, page["next_cursor"])
-            items += page["items"]
-        return {**page, "items": items}
-
-    result = call(target, pages)
-    show(target, result, [_audit_line(item) for item in result["items"]] or ["(no entries)"])
-
-
-def _audit_line(item: dict[str, Any]) -> str:
-    details = [
-        item.get("key_id") or "",
-        f"({item['key_hint']})" if item.get("key_hint") else "",
-        f"user {item['user']}" if item.get("user") else "",
-    ]
-    head = f"{iso(item['occurred_at'])}  #{item['sequence']:<4} {_who(item):<16}"
-    return f"{head} {item['action']:<15} {' '.join(d for d in details if d)}".rstrip()
-
-
-def _who(item: dict[str, Any]) -> str:
-    """ "alice via bob": the actor, and the frontend identity that vouched for the command."""
-    via = item.get("via")
-    if not isinstance(via, dict) or not via.get("account"):
-        return str(item["actor"])
-    return f"{item['actor']} via {via.get('user') or via['account']}"
+app.command()(audit)
 
 
 @app.command()

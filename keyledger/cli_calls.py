@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from contracts.calendar import in_span
 from contracts.calllog import MAX_PAGE, RETENTION_SECONDS, STATUS_FILTER, query_subject
 from keyledger.cli_common import (
     DataDirOpt,
@@ -20,9 +18,9 @@ from keyledger.cli_common import (
     call,
     iso,
     labelled,
-    parse_duration,
     show,
 )
+from keyledger.cli_time import since_option
 from keyledger.client import KeyledgerClient, Refused, Unreachable
 
 LAST_USED_TIMEOUT = 2.0
@@ -50,24 +48,6 @@ AccountArg = Annotated[str, typer.Argument(help="account id")]
 KeyOpt = Annotated[str | None, typer.Option("--key", help="only calls made with this key id")]
 
 
-def _since(value: str | None) -> str | None:
-    """`24h` / `30m` / `7d` ago, or an ISO time; a usage error (exit 2) otherwise."""
-    if value is None:
-        return None
-    try:
-        moment = datetime.now(UTC) - timedelta(seconds=parse_duration(value))
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        except ValueError:
-            raise typer.BadParameter("use a duration (30m, 24h, 7d) or an ISO time") from None
-        try:
-            moment = in_span(moment)  # a naive time is UTC
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    return moment.isoformat()
-
-
 def _status(value: str | None) -> str | None:
     if value is not None and not re.fullmatch(STATUS_FILTER, value.lower()):
         raise typer.BadParameter("use a status (404) or a status class (4xx)")
@@ -92,7 +72,7 @@ def calls_list(
     key: KeyOpt = None,
     since: Annotated[
         str | None,
-        typer.Option("--since", callback=_since, help="from this long ago (24h, 7d) or time"),
+        typer.Option("--since", callback=since_option, help="from this long ago (24h, 7d) or time"),
     ] = None,
     status: Annotated[
         str | None, typer.Option("--status", callback=_status, help="404, or a class: 4xx")

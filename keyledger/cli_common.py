@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import re
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,7 +15,6 @@ import typer
 from nats.errors import Error as NatsError
 
 from contracts.connection import DATA_DIR_VAR, FILE_VAR, URL_VAR
-from contracts.keys import MAX_GRACE_SECONDS
 from keyledger.auditcopy import CopyMismatch, ensure_copies
 from keyledger.client import (
     DEFAULT_TIMEOUT,
@@ -177,28 +175,3 @@ def iso(value: str | None) -> str | None:
 def days(seconds: int) -> str:
     count = int(seconds) // 86400
     return f"{count} day" if count == 1 else f"{count} days"
-
-
-_DURATION = re.compile(r"(\d+)([smhd])")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> int:
-    """`30s`, `15m`, `2h`, `7d` as seconds; ValueError for anything else."""
-    found = _DURATION.fullmatch(text.strip())
-    if found is None:
-        raise ValueError(f"{text!r} is not a duration like 30s, 15m, 2h or 7d")
-    seconds = int(found[1]) * _UNIT_SECONDS[found[2]]
-    if seconds > MAX_GRACE_SECONDS:
-        raise ValueError(f"{text!r} is longer than the {MAX_GRACE_SECONDS // 86400}d maximum")
-    return seconds
-
-
-def duration_option(value: str | None) -> str | None:
-    """Typer callback: a bad duration is a usage error (exit 2) before anything is sent."""
-    if value is not None:
-        try:
-            parse_duration(value)
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
-    return value

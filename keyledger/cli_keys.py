@@ -18,12 +18,11 @@ from keyledger.cli_common import (
     YesOpt,
     call,
     days,
-    duration_option,
     iso,
     labelled,
-    parse_duration,
     show,
 )
+from keyledger.cli_time import grace_option, parse_grace
 
 account_app = typer.Typer(help="Open accounts.", no_args_is_help=True)
 admin_app = typer.Typer(help="Grant and revoke super-admins.", no_args_is_help=True)
@@ -36,9 +35,9 @@ GraceOpt = Annotated[
     str | None,
     typer.Option(
         "--grace",
-        callback=duration_option,
+        callback=grace_option,
         metavar="DURATION",
-        help="keep the old key working this long (30s, 15m, 2h, 7d; max 30d)",
+        help="keep the old key working this long (30s, 15m, 2h, 7d, 2w; max 30d)",
     ),
 ]
 
@@ -177,7 +176,7 @@ def key_rotate(
 ) -> None:
     """Replace the key with a new one in one step; the old key stops (after --grace)."""
     target = Target(nats_url, data_dir, json_out)
-    seconds = parse_duration(grace) if grace else 0
+    seconds = parse_grace(grace) if grace else 0
 
     async def rotate(client: Any) -> dict[str, Any]:
         expected = await _expected_key(client, account, key_id)

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from contracts.calendar import SPAN, add_months, in_span
 from keyledger.cli_common import Target, connect, run_async
-
-_RELATIVE = re.compile(r"\+(\d+)(d|w|mo|y)")
+from keyledger.cli_time import as_of_option
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -32,45 +28,11 @@ class DefaultCommandGroup(TyperGroup):
         return [f"{self.default_usage} | COMMAND [ARGS]..."]
 
 
-def parse_as_of(text: str | None, now: datetime | None = None) -> datetime | None:
-    """`now`, `+10d`, `+2w`, `+5mo`, `+1y` (calendar months, UTC), or an ISO date / date-time."""
-    if text is None:
-        return None
-    now = now or datetime.now(UTC)
-    text = text.strip()
-    if text == "now":
-        return now
-    if found := _RELATIVE.fullmatch(text):
-        count, unit = int(found[1]), found[2]
-        try:
-            if unit in ("d", "w"):
-                return in_span(now + timedelta(days=count * (7 if unit == "w" else 1)))
-            return in_span(add_months(now, count * (12 if unit == "y" else 1)))
-        except (OverflowError, ValueError):  # +999999y: past datetime's own range
-            raise ValueError(SPAN) from None
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(
-            "not a date: use YYYY-MM-DD, an ISO date-time, now, or +10d / +2w / +5mo / +1y"
-        ) from None
-    return in_span(moment)  # a naive time is UTC
-
-
-def _as_of_option(value: str | None) -> str | None:
-    """Typer callback: a bad date is a usage error (exit 2); sent as an absolute UTC time."""
-    try:
-        moment = parse_as_of(value)
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
-    return moment.isoformat() if moment else None
-
-
 AsOfOpt = Annotated[
     str | None,
     typer.Option(
         "--as-of",
-        callback=_as_of_option,
+        callback=as_of_option,
         metavar="DATE",
         help="as if it were then: YYYY-MM-DD, ISO date-time, now, +10d, +2w, +5mo, +1y",
     ),

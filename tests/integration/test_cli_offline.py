@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keyledger.cli import app
-from keyledger.cli_common import parse_duration
+from keyledger.cli_time import parse_duration
 from keyledger.client import Unreachable, discover_nats_url
 from keyledger.schemas import SCHEMAS
 from tests.integration import cli_support
