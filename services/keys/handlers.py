@@ -12,6 +12,7 @@ from nats.js import api
 from pydantic import BaseModel
 
 from contracts import keyformat
+from contracts.calendar import recommended_rotation
 from contracts.envelope import Via, canonical_json, seal
 from contracts.keys import (
     EVENT_VERSION,
@@ -36,7 +37,6 @@ from services.keys.domain import (
     evolve,
     key_age,
     needs_new_key,
-    recommended_rotation,
 )
 from services.keys.eventstore import Conflict
 from services.keys.follower import absorb

@@ -14,6 +14,7 @@ from nats.js import JetStreamContext
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.calendar import recommended_rotation
 from contracts.envelope import GENESIS_HASH, canonical_json, seal
 from contracts.notifier import EVENT_VERSION, NOTIFY_STREAM, ReminderSent, event_subject
 from contracts.stored import chain_problem
@@ -21,7 +22,7 @@ from services.common import eventlog
 from services.common.eventlog import Conflict, EventLog
 from services.common.sql import as_utc
 from services.notifier.claims import DELIVERED, to_reminder
-from services.notifier.domain import Reminder, recommended_rotation
+from services.notifier.domain import Reminder
 from services.notifier.store import reminders
 
 log = logging.getLogger("keyledger.notifier")
