@@ -13,6 +13,8 @@ EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 # accepted moment (upcoming reminders, due dates) can never overflow
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 SPAN = "must lie between 1970-01-01 and 8999-12-31 (UTC)"
+# one rule for the key reply and the reminder email, so both name the same date
+ROTATION_ADVICE_MONTHS = 6
 
 
 def add_months(moment: datetime, months: int) -> datetime:
@@ -21,6 +23,11 @@ def add_months(moment: datetime, months: int) -> datetime:
     year, month = divmod(index, 12)
     day = min(moment.day, calendar.monthrange(year, month + 1)[1])
     return moment.replace(year=year, month=month + 1, day=day)
+
+
+def recommended_rotation(in_use_since: datetime) -> datetime:
+    """When rotating is advised: six calendar months after the key came into use."""
+    return add_months(in_use_since, ROTATION_ADVICE_MONTHS)
 
 
 def in_span(moment: datetime) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -72,3 +72,57 @@ def chain_hash(raw_event: dict[str, Any]) -> str:
     """sha-256 over the canonical JSON of the event without its own `hash` (prev_hash included)."""
     body = {k: v for k, v in raw_event.items() if k != "hash"}
     return hashlib.sha256(canonical_json(body)).hexdigest()
+
+
+class _Absent:
+    """Marks an optional envelope field the writer leaves out (not even as null)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Final = _Absent()
+
+
+def seal(
+    *,
+    event_id: str,
+    type: str,
+    version: int,
+    stream_id: str,
+    sequence: int,
+    occurred_at: datetime,
+    actor: str,
+    correlation_id: str,
+    causation_id: str,
+    prev_hash: str,
+    payload: dict[str, Any],
+    via: dict[str, Any] | _Absent | None = ABSENT,
+    request_digest: str | _Absent | None = ABSENT,
+) -> dict[str, Any]:
+    """The raw envelope of one event with its `hash`: the one place an envelope is built.
+
+    `via` and `request_digest` given as None are written as null (the keys service writes
+    both on every event); left ABSENT they are not written at all (the notifier's events
+    never carried them). The hash covers exactly the keys written, so each writer keeps the
+    bytes, and the chain, it always had.
+    """
+    raw: dict[str, Any] = {
+        "event_id": event_id,
+        "type": type,
+        "version": version,
+        "stream_id": stream_id,
+        "sequence": sequence,
+        "occurred_at": occurred_at.isoformat(),
+        "actor": actor,
+        "correlation_id": correlation_id,
+        "causation_id": causation_id,
+        "prev_hash": prev_hash,
+        "payload": payload,
+    }
+    if not isinstance(via, _Absent):
+        raw["via"] = via
+    if not isinstance(request_digest, _Absent):
+        raw["request_digest"] = request_digest
+    raw["hash"] = chain_hash(raw)
+    return raw

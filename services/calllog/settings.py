@@ -2,25 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field
 
 from contracts.calllog import RETENTION_SECONDS
+from services.common.settings import ServiceSettings
 
 
-class CallLogSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KEYLEDGER_", extra="ignore")
-
-    nats_url: str = "nats://127.0.0.1:4222"
-    # NATS credentials: a {"user", "password"} file (`keyledger up` writes one per service),
-    # or user + password (containers); none: connect without authentication
-    nats_credentials_file: Path | None = None
-    nats_user: str | None = None
-    nats_password: SecretStr | None = None
+class CallLogSettings(ServiceSettings):
     db_url: str = "sqlite+aiosqlite:///.keyledger/calllog.db"
-    stream_replicas: int = 1
     # the stream's max age, the query window and the retention cutoff
     calls_retention_seconds: int = Field(default=RETENTION_SECONDS, ge=60)
     # rows per ingest transaction: 5000 ingests ~1.8x faster than 1000 into a big SQLite table
@@ -28,4 +17,3 @@ class CallLogSettings(BaseSettings):
     calls_retention_every_seconds: float = Field(default=60.0, gt=0)
     calls_retention_batch: int = Field(default=1000, ge=1)
     calls_query_workers: int = Field(default=8, ge=1)
-    log_level: str = "INFO"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -13,7 +11,6 @@ from sqlalchemy import (
     SmallInteger,
     String,
     Table,
-    event,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -49,19 +46,6 @@ tracking = Table(
     Column("projection", String(64), primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
 )
-
-
-def use_wal(engine: AsyncEngine) -> None:
-    """SQLite in WAL mode: list queries read while ingest and retention write (a rollback
-    journal makes every reader wait for each commit); inserts gain ~15% too."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    @event.listens_for(engine.sync_engine, "connect")
-    def _wal(dbapi_connection: Any, _: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.close()
 
 
 async def create_schema(engine: AsyncEngine) -> None:

@@ -1,11 +1,11 @@
-"""SQL helpers shared by the services: engines, UTC times, dialect-aware upserts."""
+"""SQL helpers shared by the services: engines, SQLite WAL, UTC times, dialect-aware upserts."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -31,6 +31,34 @@ def make_engine(url: str) -> AsyncEngine:
     if url.startswith("sqlite"):
         return create_async_engine(url, connect_args={"timeout": 30})
     return create_async_engine(url, pool_size=10, max_overflow=10)
+
+
+def use_wal(engine: AsyncEngine, *, begin_immediate: bool = False) -> None:
+    """SQLite in WAL mode, so readers never wait for the writer (a rollback journal makes
+    every reader wait for each commit); nothing to do on PostgreSQL.
+
+    begin_immediate: every transaction takes the write lock at BEGIN. For several processes
+    writing one file: a read lock upgraded later fails at once, without waiting, when another
+    process writes (SQLITE_BUSY), and the busy timeout cannot help.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        if begin_immediate:
+            # take over transaction control so every transaction can begin IMMEDIATE
+            dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.close()
+
+    event.listen(engine.sync_engine, "connect", _connect)
+    if begin_immediate:
+        event.listen(engine.sync_engine, "begin", _begin_immediate)
+
+
+def _begin_immediate(conn: Any) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def as_utc(moment: datetime) -> datetime:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from contracts.calendar import add_months
+from contracts.calendar import recommended_rotation
 from contracts.envelope import GENESIS_HASH
 from contracts.keys import (
     AccountEvent,
@@ -27,8 +27,6 @@ from contracts.keys import (
 )
 from contracts.replies import ErrorCode
 from services.common.errors import Refused
-
-ROTATION_ADVICE_MONTHS = 6
 
 KeyCommand = (
     OpenAccount
@@ -81,11 +79,6 @@ class AccountState:
     admins: frozenset[str] = field(default_factory=frozenset)
     active: ActiveKey | None = None
     key_change: KeyChange | None = None
-
-
-def recommended_rotation(in_use_since: datetime) -> datetime:
-    """Six calendar months after the key came into use."""
-    return add_months(in_use_since, ROTATION_ADVICE_MONTHS)
 
 
 def key_age(active: ActiveKey, now: datetime) -> timedelta:

@@ -12,7 +12,8 @@ from nats.js import api
 from pydantic import BaseModel
 
 from contracts import keyformat
-from contracts.envelope import Via, canonical_json, chain_hash
+from contracts.calendar import recommended_rotation
+from contracts.envelope import Via, canonical_json, seal
 from contracts.keys import (
     EVENT_VERSION,
     AccountEvent,
@@ -36,7 +37,6 @@ from services.keys.domain import (
     evolve,
     key_age,
     needs_new_key,
-    recommended_rotation,
 )
 from services.keys.eventstore import Conflict
 from services.keys.follower import absorb
@@ -239,20 +239,18 @@ def _envelope(
 ) -> dict[str, Any]:
     command = request.command
     actor = command.owner if isinstance(command, OpenAccount) else command.actor
-    raw: dict[str, Any] = {
-        "event_id": event_id,
-        "type": event.kind,
-        "version": EVENT_VERSION,
-        "stream_id": state.account_id,
-        "sequence": state.version + 1,
-        "occurred_at": now.isoformat(),
-        "actor": actor,
-        "correlation_id": command.correlation_id or command.command_id,
-        "causation_id": command.command_id,
-        "prev_hash": state.last_hash,
-        "payload": event.model_dump(mode="json"),
-        "via": request.via.model_dump(mode="json") if request.via else None,
-        "request_digest": request.digest,
-    }
-    raw["hash"] = chain_hash(raw)
-    return raw
+    return seal(
+        event_id=event_id,
+        type=event.kind,
+        version=EVENT_VERSION,
+        stream_id=state.account_id,
+        sequence=state.version + 1,
+        occurred_at=now,
+        actor=actor,
+        correlation_id=command.correlation_id or command.command_id,
+        causation_id=command.command_id,
+        prev_hash=state.last_hash,
+        payload=event.model_dump(mode="json"),
+        via=request.via.model_dump(mode="json") if request.via else None,
+        request_digest=request.digest,
+    )

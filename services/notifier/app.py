@@ -28,13 +28,13 @@ from contracts.notifier import (
 from services.common.errors import Refused
 from services.common.natsauth import connect_options, make_broker
 from services.common.requests import parse, respond, wait_routable
+from services.common.schedule import Periodic
 from services.notifier import inbox, projection, status
 from services.notifier.delivery import Deliverer
 from services.notifier.domain import RetryPolicy
 from services.notifier.mailer import MboxTransport, SmtpTransport, Transport
 from services.notifier.publisher import Publisher
 from services.notifier.runtime import Runtime
-from services.notifier.scheduler import SweepSchedule
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import create_schema, notifier_engine
 from services.notifier.sweep import Sweeper
@@ -100,7 +100,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastStream:
         engine=engine,
         publisher=publisher,
     )
-    schedule = SweepSchedule(sweeper.scheduled, settings.sweep_interval_seconds)
+    schedule = Periodic(sweeper.scheduled, settings.sweep_interval_seconds, job_id="reminder-sweep")
     subjects = [query_subject(n) for n in ("sidebar", "reminders", "health")] + [
         command_subject(v) for v in ("mark_read", "sweep")
     ]

@@ -14,7 +14,6 @@ Channel = Literal["email", "sidebar"]
 FIRST_EMAIL = 5  # months in use: the first email
 FIRST_SIDEBAR = 6  # the first sidebar notification
 EVERY = 6  # then email and sidebar every six months: 12, 18, 24 ...
-ROTATION_ADVICE_MONTHS = 6
 _IDS = uuid.UUID("6b1d3c1e-8f0a-4c55-9a57-6e6f74696679")  # namespace of reminder ids
 
 
@@ -41,10 +40,6 @@ def next_milestone(after: int) -> int:
 def due_at(in_use_since: datetime, months: int) -> datetime:
     """Calendar months in UTC, clamped to the month's end (31 Mar + 5 months = 31 Aug)."""
     return add_months(in_use_since, months)
-
-
-def recommended_rotation(in_use_since: datetime) -> datetime:
-    return add_months(in_use_since, ROTATION_ADVICE_MONTHS)
 
 
 def months_in_use(in_use_since: datetime, now: datetime) -> int:

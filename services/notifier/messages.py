@@ -11,7 +11,8 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime
 
-from services.notifier.domain import Reminder, recommended_rotation
+from contracts.calendar import recommended_rotation
+from services.notifier.domain import Reminder
 
 MESSAGE_ID_DOMAIN = "notifier.keyledger"
 

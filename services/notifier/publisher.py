@@ -14,14 +14,15 @@ from nats.js import JetStreamContext
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
+from contracts.calendar import recommended_rotation
+from contracts.envelope import GENESIS_HASH, canonical_json, seal
 from contracts.notifier import EVENT_VERSION, NOTIFY_STREAM, ReminderSent, event_subject
 from contracts.stored import chain_problem
 from services.common import eventlog
 from services.common.eventlog import Conflict, EventLog
 from services.common.sql import as_utc
 from services.notifier.claims import DELIVERED, to_reminder
-from services.notifier.domain import Reminder, recommended_rotation
+from services.notifier.domain import Reminder
 from services.notifier.store import reminders
 
 log = logging.getLogger("keyledger.notifier")
@@ -58,21 +59,19 @@ def envelope(reminder: Reminder, delivered_at: datetime, head: Head) -> dict[str
         recommended_rotation_at=recommended_rotation(reminder.in_use_since),
         delivered_at=delivered_at,
     )
-    raw: dict[str, Any] = {
-        "event_id": reminder.reminder_id,
-        "type": payload.kind,
-        "version": EVENT_VERSION,
-        "stream_id": reminder.account_id,
-        "sequence": head.sequence + 1,
-        "occurred_at": delivered_at.isoformat(),
-        "actor": ACTOR,
-        "correlation_id": reminder.key_id,
-        "causation_id": reminder.source_event_id,
-        "prev_hash": head.hash,
-        "payload": payload.model_dump(mode="json"),
-    }
-    raw["hash"] = chain_hash(raw)
-    return raw
+    return seal(
+        event_id=reminder.reminder_id,
+        type=payload.kind,
+        version=EVENT_VERSION,
+        stream_id=reminder.account_id,
+        sequence=head.sequence + 1,
+        occurred_at=delivered_at,
+        actor=ACTOR,
+        correlation_id=reminder.key_id,
+        causation_id=reminder.source_event_id,
+        prev_hash=head.hash,
+        payload=payload.model_dump(mode="json"),
+    )
 
 
 class Publisher:

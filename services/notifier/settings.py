@@ -5,22 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from services.common.settings import ServiceSettings
 
 
-class NotifierSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="KEYLEDGER_", extra="ignore")
-
-    nats_url: str = "nats://127.0.0.1:4222"
-    # NATS credentials: a {"user", "password"} file (`keyledger up` writes one per service),
-    # or user + password (containers); none: connect without authentication
-    nats_credentials_file: Path | None = None
-    nats_user: str | None = None
-    nats_password: SecretStr | None = None
+class NotifierSettings(ServiceSettings):
     db_url: str = "sqlite+aiosqlite:///.keyledger/notifier.db"
     data_dir: Path = Path(".keyledger")  # outbox.mbox goes here when no SMTP host is set
-    stream_replicas: int = 1
-    log_level: str = "INFO"
 
     smtp_host: str | None = None
     smtp_port: int = 25

@@ -7,6 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from contracts.calendar import recommended_rotation
 from contracts.notifier import (
     ActiveKeyInfo,
     RemindersQuery,
@@ -20,7 +21,6 @@ from services.notifier.domain import (
     channels_at,
     months_in_use,
     recipients,
-    recommended_rotation,
     upcoming,
 )
 from services.notifier.store import keys, reminders

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,12 +13,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
-    event,
 )
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.migrate import upgrade_to_head
-from services.common.sql import make_engine
+from services.common.sql import make_engine, use_wal
 
 metadata = MetaData()
 UTC_TIME = DateTime(timezone=True)
@@ -114,24 +111,8 @@ inbox = Table(
 def notifier_engine(url: str) -> AsyncEngine:
     """make_engine, plus SQLite set up for several notifier processes on one file."""
     engine = make_engine(url)
-    if engine.dialect.name == "sqlite":
-        event.listen(engine.sync_engine, "connect", _sqlite_connect)
-        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    use_wal(engine, begin_immediate=True)
     return engine
-
-
-def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
-    # take over transaction control so every transaction can begin IMMEDIATE (below)
-    dbapi_conn.isolation_level = None
-    cursor = dbapi_conn.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")  # readers never wait for the writer
-    cursor.close()
-
-
-def _sqlite_begin(conn: Any) -> None:
-    # take the write lock up front: a read lock upgraded later fails at once, without
-    # waiting, when another process writes (SQLITE_BUSY), and the busy timeout cannot help
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def create_schema(engine: AsyncEngine) -> None:

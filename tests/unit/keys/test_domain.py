@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contracts.calendar import recommended_rotation
 from contracts.keys import (
     AccountOpened,
     DeactivateKey,
@@ -30,7 +31,6 @@ from services.keys.domain import (
     decide,
     evolve,
     key_age,
-    recommended_rotation,
 )
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
