@@ -171,6 +171,7 @@ class LastUsed(Contract):
 
 SERVICE_QUEUE = "calllog"
 PROJECTION_DURABLE = "calllog-projection"
+ALL_RECORDED = "calls.recorded.>"
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 
 
@@ -187,7 +188,7 @@ def calls_stream(max_age_seconds: float = RETENTION_SECONDS) -> StreamSpec:
     account's calls); single-message delete is denied so no one quietly edits the log."""
     return StreamSpec(
         name="CALLS",
-        subjects=("calls.recorded.>",),
+        subjects=(ALL_RECORDED,),
         max_age_seconds=max_age_seconds,
         duplicate_window_seconds=120,
         deny_delete=True,

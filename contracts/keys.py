@@ -251,6 +251,9 @@ class AuditPage(Contract):
 
 SERVICE_QUEUE = "keys"
 VERIFY_SUBJECT = "keys.verify"
+ALL_EVENTS = "keys.events.>"
+# the keys service's own audit projection (durable on KEYS and its tracking row)
+AUDIT_DURABLE = "keys-audit"
 
 
 # verb of keys.cmd.<verb> -> the command it carries
@@ -277,4 +280,4 @@ def query_subject(name: str) -> str:
     return f"keys.query.{name}"
 
 
-KEYS_STREAM = StreamSpec(name="KEYS", subjects=("keys.events.>",))
+KEYS_STREAM = StreamSpec(name="KEYS", subjects=(ALL_EVENTS,))

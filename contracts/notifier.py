@@ -180,6 +180,9 @@ class RemindersResult(Contract):
 
 SERVICE_QUEUE = "notifier"
 KEYS_DURABLE = "notifier-keys"
+# the tracking row of the projection KEYS_DURABLE feeds (services/notifier/projection.py)
+KEYS_TRACKING = "notifier-keys-chained"
+ALL_EVENTS = "notify.events.>"
 
 
 def event_subject(account_id: str) -> str:
@@ -195,6 +198,4 @@ def query_subject(name: str) -> str:
 
 
 # a republish after a crash between append and bookkeeping is dropped within a day
-NOTIFY_STREAM = StreamSpec(
-    name="NOTIFY", subjects=("notify.events.>",), duplicate_window_seconds=86400
-)
+NOTIFY_STREAM = StreamSpec(name="NOTIFY", subjects=(ALL_EVENTS,), duplicate_window_seconds=86400)

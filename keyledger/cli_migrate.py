@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from keyledger.cli_common import EXIT_REFUSED, DataDirOpt
+
+if TYPE_CHECKING:
+    from services.common.migrate import MigrationSpec
 
 
 class Which(StrEnum):
@@ -36,15 +39,16 @@ def migrate(
 ) -> None:
     """Create or upgrade the services' tables (Alembic; services also do it at start)."""
     # imported here: SQLAlchemy and Alembic would double every other command's start-up time
-    from services.common.migrate import SERVICES, SchemaTooNew
+    from services.common.migrate import SchemaTooNew
 
-    chosen = list(SERVICES) if service is Which.all else [service.value]
+    specs = migration_specs()
+    chosen = list(specs) if service is Which.all else [service.value]
     work = _check if check else _upgrade
     failed = False
     for name in chosen:
         url = db_url or default_url(name, data_dir)
         try:
-            line, ok = asyncio.run(work(name, url))
+            line, ok = asyncio.run(work(specs[name], url))
             typer.echo(f"{name}: {line}")
         except SchemaTooNew as exc:
             typer.echo(f"{name}: error: {exc}", err=True)
@@ -52,6 +56,15 @@ def migrate(
         failed = failed or not ok
     if failed:
         raise typer.Exit(EXIT_REFUSED)
+
+
+def migration_specs() -> dict[str, MigrationSpec]:
+    """Each service's own migration spec by name, in the order `keyledger migrate` runs them."""
+    from services.calllog.migrations import MIGRATIONS as calllog
+    from services.keys.migrations import MIGRATIONS as keys
+    from services.notifier.migrations import MIGRATIONS as notifier
+
+    return {spec.name: spec for spec in (keys, notifier, calllog)}
 
 
 def default_url(service: str, data_dir: Path | None) -> str:
@@ -74,14 +87,14 @@ def default_url(service: str, data_dir: Path | None) -> str:
     return f"sqlite+aiosqlite:///{data_dir / Path(make_url(default).database or '').name}"
 
 
-async def _upgrade(service: str, url: str) -> tuple[str, bool]:
+async def _upgrade(spec: MigrationSpec, url: str) -> tuple[str, bool]:
     from services.common.migrate import upgrade_to_head
     from services.common.sql import make_engine
 
     _sqlite_folder(url)
     engine = make_engine(url)
     try:
-        done = await upgrade_to_head(engine, service)
+        done = await upgrade_to_head(engine, spec)
     finally:
         await engine.dispose()
     if done.before == done.after:
@@ -89,19 +102,19 @@ async def _upgrade(service: str, url: str) -> tuple[str, bool]:
     return f"migrated from {done.before or 'empty'} to {done.after}", True
 
 
-async def _check(service: str, url: str) -> tuple[str, bool]:
+async def _check(spec: MigrationSpec, url: str) -> tuple[str, bool]:
     from services.common.migrate import current_revision, head_revision, refuse_unknown
     from services.common.sql import make_engine
 
-    head = head_revision(service)
+    head = head_revision(spec)
     current = None
     if not _missing_sqlite_file(url):  # a check must not create the file
         engine = make_engine(url)
         try:
-            current = await current_revision(engine, service)
+            current = await current_revision(engine, spec)
         finally:
             await engine.dispose()
-    refuse_unknown(service, current)
+    refuse_unknown(spec, current)
     if current == head:
         return f"at {current} (head)", True
     return f"at {current or 'empty'}, head {head}: behind (run `keyledger migrate`)", False

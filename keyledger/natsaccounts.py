@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 
+from contracts import calllog, keys, notifier
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from contracts.keys import VERIFY_SUBJECT
 from keyledger.natsauth import (
@@ -21,8 +22,14 @@ from keyledger.natsauth import (
 from keyledger.natsconfig import Value, Var
 
 # the services' account answers these for the others (each import names its account below)
-COMMANDS = ("keys.cmd.>", "keys.query.>", "notify.cmd.>", "notify.query.>", "calls.query.>")
-RECORDS = "calls.recorded.>"
+COMMANDS = (
+    keys.command_subject(">"),
+    keys.query_subject(">"),
+    notifier.command_subject(">"),
+    notifier.query_subject(">"),
+    calllog.query_subject(">"),
+)
+RECORDS = calllog.ALL_RECORDED
 IMPORTS = {
     GATEWAYS: (VERIFY_SUBJECT, RECORDS),
     FRONTENDS: (VERIFY_SUBJECT, *COMMANDS),

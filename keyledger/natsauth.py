@@ -37,8 +37,6 @@ ACCOUNT_OF = {
 # the last token of its inbox prefix, so no dot, no wildcard
 OPERATOR_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 JS = "$JS.API"
-# services.keys.audit.PROJECTION, pinned by a test: importing it would load the keys service
-KEYS_AUDIT_DURABLE = "keys-audit"
 KEYS, CALLS, NOTIFY = keys.KEYS_STREAM.name, calllog.CALLS_STREAM.name, notifier.NOTIFY_STREAM.name
 AUDITED = (KEYS, CALLS, NOTIFY)
 # where AUDITORS reaches the services' JetStream API (only what its copies need is imported)
@@ -125,10 +123,10 @@ def _inbox(identity: str) -> tuple[str, ...]:
 # The request subjects each service answers. A service may publish to its own too: its
 # readiness probe (services.common.requests.wait_routable) requests each of them before
 # it reports healthy. keys.verify is not probed (its responder flushes its subscription).
-KEYS_REQUESTS = ("keys.cmd.*", "keys.query.*")
+KEYS_REQUESTS = (keys.command_subject("*"), keys.query_subject("*"))
 KEYS_SERVES = (*KEYS_REQUESTS, keys.VERIFY_SUBJECT)
-NOTIFIER_SERVES = ("notify.cmd.*", "notify.query.*")
-CALLLOG_SERVES = ("calls.query.*",)
+NOTIFIER_SERVES = (notifier.command_subject("*"), notifier.query_subject("*"))
+CALLLOG_SERVES = (calllog.query_subject("*"),)
 
 
 def grants() -> dict[str, Grant | None]:
@@ -141,7 +139,7 @@ def grants() -> dict[str, Grant | None]:
                 *_produces(KEYS),
                 *_follows(KEYS),  # the registry's replay and live follow
                 f"{JS}.DIRECT.GET.{KEYS}",  # an account's newer events after a lost race
-                *_pulls(KEYS, KEYS_AUDIT_DURABLE),
+                *_pulls(KEYS, keys.AUDIT_DURABLE),
                 *KEYS_REQUESTS,
             ),
             subscribe=(*KEYS_SERVES, *_inbox("keys")),

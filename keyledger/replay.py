@@ -14,10 +14,10 @@ from nats.js import api
 from nats.js.errors import NotFoundError
 
 from contracts.envelope import GENESIS_HASH, chain_hash
-from contracts.keys import KEYS_STREAM
+from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.stored import envelope_problem
 
-DEFAULT_SUBJECT = "keys.events.>"
+DEFAULT_SUBJECT = ALL_EVENTS
 READ_TIMEOUT = 10.0
 
 

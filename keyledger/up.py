@@ -9,6 +9,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from contracts import calllog, keys, notifier
 from contracts.connection import CredentialsError
 from keyledger import natsauth, up_gateway
 from keyledger.up_children import ServiceSpec
@@ -19,11 +20,16 @@ __all__ = ["GATEWAY", "SERVICES", "ServiceSpec", "run_up"]
 
 # Adding a service is one line here.
 SERVICES: list[ServiceSpec] = [
-    ServiceSpec("keys", "services.keys.app:create_app", "keys.query.health", "keys.db"),
+    ServiceSpec("keys", "services.keys.app:create_app", keys.query_subject("health"), "keys.db"),
     ServiceSpec(
-        "notifier", "services.notifier.app:create_app", "notify.query.health", "notifier.db"
+        "notifier",
+        "services.notifier.app:create_app",
+        notifier.query_subject("health"),
+        "notifier.db",
     ),
-    ServiceSpec("calllog", "services.calllog.app:create_app", "calls.query.health", "calllog.db"),
+    ServiceSpec(
+        "calllog", "services.calllog.app:create_app", calllog.query_subject("health"), "calllog.db"
+    ),
 ]
 # --dev also runs the example API gateway (uvicorn, not faststream; no health subject)
 GATEWAY = ServiceSpec("gateway", up_gateway.GATEWAY_FACTORY, "", "gateway.db")

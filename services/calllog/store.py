@@ -15,6 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import MAX_PATH, MAX_USER_AGENT
+from services.calllog.migrations import MIGRATIONS
 from services.common.migrate import upgrade_to_head
 
 metadata = MetaData()
@@ -50,4 +51,4 @@ tracking = Table(
 
 async def create_schema(engine: AsyncEngine) -> None:
     """Create or upgrade the tables with the service's Alembic history (migrations/)."""
-    await upgrade_to_head(engine, "calllog")
+    await upgrade_to_head(engine, MIGRATIONS)

@@ -1,4 +1,4 @@
-"""Each service's schema as an Alembic history: upgrade at start, refuse a newer database."""
+"""A service's schema as an Alembic history: upgrade at start, refuse a newer database."""
 
 from __future__ import annotations
 
@@ -22,24 +22,25 @@ log = logging.getLogger("keyledger.migrate")
 # Alembic says "Context impl ..." at INFO several times per start; the one line that
 # matters, what changed, is logged here
 logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
-SERVICES = ("keys", "notifier", "calllog")
 BASELINE = "0001"
-# what metadata.create_all made before the migrations existed: such a database is stamped
-# at the baseline rather than created a second time
-PRE_ALEMBIC_TABLES = {
-    "keys": {"keys_vault", "keys_audit", "keys_tracking"},
-    "notifier": {
-        "notifier_keys",
-        "notifier_people",
-        "notifier_tracking",
-        "notifier_reminders",
-        "notifier_inbox",
-    },
-    "calllog": {"calllog_calls", "calllog_tracking"},
-}
 # Alembic's `context` and `op` are module globals: one migration at a time per process,
 # across event loops and threads (tests run services on TestApp's portal threads)
 _IN_PROCESS = threading.Lock()
+
+
+@dataclass(frozen=True)
+class MigrationSpec:
+    """One service's schema history, declared by the service (its migrations/__init__.py).
+
+    `version_table` is the service's own, so services can share one database;
+    `pre_alembic_tables` is what metadata.create_all made before the migrations existed:
+    a database holding all of them is stamped at the baseline rather than created again.
+    """
+
+    name: str
+    folder: Path
+    version_table: str
+    pre_alembic_tables: frozenset[str]
 
 
 class SchemaTooNew(RuntimeError):
@@ -62,38 +63,31 @@ class Upgrade:
     after: str | None
 
 
-def version_table(service: str) -> str:
-    """One version table per service, so services can share one database."""
-    return f"{service}_schema_version"
-
-
 @cache
-def _script(service: str) -> ScriptDirectory:
-    if service not in SERVICES:
-        raise ValueError(f"unknown service {service!r}; expected one of {', '.join(SERVICES)}")
-    return ScriptDirectory(str(Path(__file__).parents[1] / service / "migrations"))
+def _script(spec: MigrationSpec) -> ScriptDirectory:
+    return ScriptDirectory(str(spec.folder))
 
 
-def head_revision(service: str) -> str:
-    head = _script(service).get_current_head()
-    assert head is not None, f"{service} has no migrations"
+def head_revision(spec: MigrationSpec) -> str:
+    head = _script(spec).get_current_head()
+    assert head is not None, f"{spec.name} has no migrations"
     return head
 
 
-def refuse_unknown(service: str, current: str | None) -> None:
+def refuse_unknown(spec: MigrationSpec, current: str | None) -> None:
     """Raise SchemaTooNew if `current` is not in this build's history for the service."""
-    known = {script.revision for script in _script(service).walk_revisions()}
+    known = {script.revision for script in _script(spec).walk_revisions()}
     if current is not None and current not in known:
-        raise SchemaTooNew(service, current, head_revision(service))
+        raise SchemaTooNew(spec.name, current, head_revision(spec))
 
 
-async def current_revision(engine: AsyncEngine, service: str) -> str | None:
+async def current_revision(engine: AsyncEngine, spec: MigrationSpec) -> str | None:
     """The revision recorded in the database; None before the first migration."""
     async with engine.connect() as conn:
-        return await conn.run_sync(_current, service)
+        return await conn.run_sync(_current, spec)
 
 
-async def upgrade_to_head(engine: AsyncEngine, service: str) -> Upgrade:
+async def upgrade_to_head(engine: AsyncEngine, spec: MigrationSpec) -> Upgrade:
     """Bring the service's tables to this build's head in one transaction, serialised with
     any other replica doing the same; raises SchemaTooNew instead of touching a newer one."""
     # polled: an Event cannot cross threads, and a cancelled acquire in a worker thread
@@ -102,23 +96,23 @@ async def upgrade_to_head(engine: AsyncEngine, service: str) -> Upgrade:
         await asyncio.sleep(0.01)
     try:
         async with engine.begin() as conn:
-            done = await conn.run_sync(_upgrade, service)
+            done = await conn.run_sync(_upgrade, spec)
     finally:
         _IN_PROCESS.release()
     if done.before != done.after:
-        log.info("%s: schema migrated from %s to %s", service, done.before or "empty", done.after)
+        log.info("%s: schema migrated from %s to %s", spec.name, done.before or "empty", done.after)
     return done
 
 
-def _upgrade(conn: Connection, service: str) -> Upgrade:
-    _serialise(conn, service)
-    before = _current(conn, service)
-    refuse_unknown(service, before)
-    config = _config(conn, service)
-    if before is None and PRE_ALEMBIC_TABLES[service] <= set(inspect(conn).get_table_names()):
+def _upgrade(conn: Connection, spec: MigrationSpec) -> Upgrade:
+    _serialise(conn, spec.name)
+    before = _current(conn, spec)
+    refuse_unknown(spec, before)
+    config = _config(conn, spec)
+    if before is None and spec.pre_alembic_tables <= set(inspect(conn).get_table_names()):
         command.stamp(config, BASELINE)
     command.upgrade(config, "head")
-    return Upgrade(service, before, _current(conn, service))
+    return Upgrade(spec.name, before, _current(conn, spec))
 
 
 def _serialise(conn: Connection, service: str) -> None:
@@ -131,21 +125,21 @@ def _serialise(conn: Connection, service: str) -> None:
         driver: Any = conn.connection.driver_connection
         # pysqlite runs DDL outside any transaction: take the write lock so the whole
         # migration is one transaction and a second process waits on the busy timeout
-        # (the notifier's engine begins IMMEDIATE itself)
+        # (an engine made with use_wal(begin_immediate=True) begins IMMEDIATE itself)
         if not driver.in_transaction:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _current(conn: Connection, service: str) -> str | None:
-    migration = MigrationContext.configure(conn, opts={"version_table": version_table(service)})
+def _current(conn: Connection, spec: MigrationSpec) -> str | None:
+    migration = MigrationContext.configure(conn, opts={"version_table": spec.version_table})
     return migration.get_current_revision()
 
 
-def _config(conn: Connection, service: str) -> Config:
+def _config(conn: Connection, spec: MigrationSpec) -> Config:
     config = Config()
-    config.set_main_option("script_location", _script(service).dir)
+    config.set_main_option("script_location", _script(spec).dir)
     config.attributes["connection"] = conn
-    config.attributes["version_table"] = version_table(service)
+    config.attributes["version_table"] = spec.version_table
     return config
 
 

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import Via
 from contracts.keys import (
+    AUDIT_DURABLE,
     KEYS_STREAM,
     AccountEvent,
     AccountOpened,
@@ -30,7 +31,7 @@ from services.common.eventlog import reason, skipped
 from services.common.sql import as_utc, insert_ignore
 from services.keys.store import audit, tracking, vault
 
-PROJECTION = "keys-audit"
+PROJECTION = AUDIT_DURABLE
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
-from contracts.keys import KEYS_STREAM
+from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.stored import account_of, chain_problem
 from services.common.eventlog import Stored, envelope, reason, skipped
 from services.common.streams import stream_sequence
@@ -66,7 +66,7 @@ class Follower:
         # only the newest commands can still be retried: older ones need not be remembered
         self._registry.remember_after = self._target - RECENT_COMMANDS
         self._sub = await self._js.subscribe(
-            "keys.events.>",
+            ALL_EVENTS,
             stream=KEYS_STREAM.name,
             ordered_consumer=True,
             cb=self._on_message,

@@ -12,7 +12,7 @@ from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.connection import Options, servers
-from contracts.keys import KEYS_STREAM
+from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from services.common.projector import Projector
 from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream
@@ -71,7 +71,7 @@ class Runtime(OwnConnection):
             js,
             nc,
             stream=KEYS_STREAM.name,
-            subject="keys.events.>",
+            subject=ALL_EVENTS,
             durable=audit.PROJECTION,
             apply=lambda batch: audit.project(self._engine, batch),
             position=lambda: audit.position(self._engine),

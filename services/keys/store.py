@@ -15,6 +15,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.migrate import upgrade_to_head
+from services.keys.migrations import MIGRATIONS
 
 metadata = MetaData()
 
@@ -53,4 +54,4 @@ tracking = Table(
 
 async def create_schema(engine: AsyncEngine) -> None:
     """Create or upgrade the tables with the service's Alembic history (migrations/)."""
-    await upgrade_to_head(engine, "keys")
+    await upgrade_to_head(engine, MIGRATIONS)

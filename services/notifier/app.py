@@ -180,7 +180,7 @@ def create_app(settings: NotifierSettings | None = None) -> FastStream:
     # documentation only: the sweep appends these itself, chained per account
     broker.publisher(
         event_subject("{account_id}"),
-        title="notify.events.<account_id>",
+        title=event_subject("<account_id>"),
         description="ReminderSent, one per delivered reminder, on the NOTIFY stream",
         schema=Envelope[ReminderSent],
     )

@@ -22,11 +22,12 @@ from contracts.keys import (
     SuperAdminRevoked,
     event_subject,
 )
+from contracts.notifier import KEYS_DURABLE
 from contracts.stored import chain_problem
 from services.common.eventlog import reason, skipped
 from services.notifier.domain import FIRST_EMAIL, due_at
 
-READER = "projection notifier-keys"  # the durable, as the skipped-message log names it
+READER = f"projection {KEYS_DURABLE}"  # the durable, as the skipped-message log names it
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
 _account_id = re.compile(ACCOUNT_ID)
 Batch = list[tuple[int, dict[str, Any] | None]]

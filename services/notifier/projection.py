@@ -8,6 +8,7 @@ from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from contracts.notifier import KEYS_TRACKING
 from services.common import tracking as tracking_row
 from services.notifier.folding import Batch, Fold, Head, fold
 from services.notifier.store import heads, keys, people, tracking
@@ -16,7 +17,7 @@ from services.notifier.store import heads, keys, people, tracking
 # `notifier-keys`: under a new name this one starts at 0 on a database migrated from 0001
 # and rebuilds its rows from KEYS (see project), while notifiers of the previous release
 # still running during a rolling upgrade go on with their own row.
-PROJECTION = "notifier-keys-chained"
+PROJECTION = KEYS_TRACKING
 IN_CHUNK = 500  # account ids per IN (...): SQLite allows 999 bound parameters in old builds
 
 

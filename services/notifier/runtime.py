@@ -14,7 +14,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.connection import Options, servers
-from contracts.keys import KEYS_STREAM
+from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE, NOTIFY_STREAM
 from services.common.projector import Projector
 from services.common.requests import OwnConnection
@@ -69,7 +69,7 @@ class Runtime(OwnConnection):
                 js,
                 self.connection,
                 stream=KEYS_STREAM.name,
-                subject="keys.events.>",
+                subject=ALL_EVENTS,
                 durable=KEYS_DURABLE,
                 apply=lambda batch: projection.project(self._engine, batch),
                 position=lambda: projection.position(self._engine),

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.migrate import upgrade_to_head
 from services.common.sql import make_engine, use_wal
+from services.notifier.migrations import MIGRATIONS
 
 metadata = MetaData()
 UTC_TIME = DateTime(timezone=True)
@@ -117,4 +118,4 @@ def notifier_engine(url: str) -> AsyncEngine:
 
 async def create_schema(engine: AsyncEngine) -> None:
     """Create or upgrade the tables with the service's Alembic history (migrations/)."""
-    await upgrade_to_head(engine, "notifier")
+    await upgrade_to_head(engine, MIGRATIONS)

@@ -16,14 +16,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
 from keyledger.cli import app
+from keyledger.cli_migrate import migration_specs
 from services.calllog import store as calllog_store
 from services.common.migrate import (
-    SERVICES,
+    MigrationSpec,
     SchemaTooNew,
     current_revision,
     head_revision,
     upgrade_to_head,
-    version_table,
 )
 from services.common.sql import make_engine
 from services.keys import store as keys_store
@@ -39,6 +39,8 @@ METADATA = {
 # columns and tables added by revisions after the baseline (0001), per service
 ADDED_SINCE_BASELINE = {"keys": [("keys_audit", "via_account"), ("keys_audit", "via_user")]}
 TABLES_SINCE_BASELINE = {"notifier": ["notifier_heads"]}
+SPECS = migration_specs()
+SERVICES = list(SPECS)
 each_service = pytest.mark.parametrize("service", SERVICES)
 Shape = dict[str, dict[str, Any]]
 
@@ -91,6 +93,14 @@ def autogenerate_diff(conn: Connection, metadata: MetaData) -> list[Any]:
     return list(compare_metadata(migration, metadata))
 
 
+def spec(service: str) -> MigrationSpec:
+    return SPECS[service]
+
+
+def version_table(service: str) -> str:
+    return SPECS[service].version_table
+
+
 async def set_revision(engine: AsyncEngine, service: str, revision: str) -> None:
     async with engine.begin() as conn:
         await conn.execute(
@@ -103,8 +113,8 @@ async def test_migrations_create_the_tables_the_metadata_describes(
     engine: AsyncEngine, service: str
 ) -> None:
     metadata = METADATA[service]
-    done = await upgrade_to_head(engine, service)
-    assert (done.before, done.after) == (None, head_revision(service))
+    done = await upgrade_to_head(engine, spec(service))
+    assert (done.before, done.after) == (None, head_revision(spec(service)))
     async with engine.connect() as conn:
         shape = await conn.run_sync(database_shape)
         assert shape == metadata_shape(metadata)
@@ -115,25 +125,25 @@ async def test_services_share_one_database_with_a_version_table_each(
     engine: AsyncEngine,
 ) -> None:
     for service in SERVICES:
-        await upgrade_to_head(engine, service)
+        await upgrade_to_head(engine, spec(service))
     async with engine.connect() as conn:
         names = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
     every = set().union(*(m.tables for m in METADATA.values()))
     assert names == every | {version_table(s) for s in SERVICES}
     for service in SERVICES:
-        assert await current_revision(engine, service) == head_revision(service)
+        assert await current_revision(engine, spec(service)) == head_revision(spec(service))
 
 
 @each_service
 async def test_upgrading_twice_changes_nothing_and_keeps_the_rows(
     engine: AsyncEngine, service: str
 ) -> None:
-    await upgrade_to_head(engine, service)
+    await upgrade_to_head(engine, spec(service))
     tracking = METADATA[service].tables[f"{service}_tracking"]
     async with engine.begin() as conn:
         await conn.execute(tracking.insert(), {"projection": "p", "last_seq": 7})
-    again = await upgrade_to_head(engine, service)
-    assert again.before == again.after == head_revision(service)
+    again = await upgrade_to_head(engine, spec(service))
+    assert again.before == again.after == head_revision(spec(service))
     async with engine.connect() as conn:
         assert (await conn.execute(tracking.select())).all() == [("p", 7)]
 
@@ -159,23 +169,25 @@ async def test_replica_processes_migrating_a_fresh_database_at_once_all_succeed(
         lines = [line for out in outputs for line in out.splitlines() if line.startswith(service)]
         # exactly one replica created each schema; the others found it at head
         assert sorted(lines) == [
-            f"{service}: at {head_revision(service)} (head), nothing to do",
-        ] * (REPLICAS - 1) + [f"{service}: migrated from empty to {head_revision(service)}"], (
-            outputs
-        )
+            f"{service}: at {head_revision(spec(service))} (head), nothing to do",
+        ] * (REPLICAS - 1) + [
+            f"{service}: migrated from empty to {head_revision(spec(service))}"
+        ], outputs
 
 
 async def test_replicas_migrating_in_one_process_at_once_all_succeed(db_url: str) -> None:
     # an engine per replica: separate connections, as separate processes would have
     engines = [make_engine(db_url) for _ in range(3)]
     try:
-        results = await asyncio.gather(*(upgrade_to_head(e, s) for e in engines for s in SERVICES))
+        results = await asyncio.gather(
+            *(upgrade_to_head(e, spec(s)) for e in engines for s in SERVICES)
+        )
         for service in SERVICES:
             mine = [r for r in results if r.service == service]
             # exactly one replica created the schema; the others found it at head
-            head = head_revision(service)
+            head = head_revision(spec(service))
             assert sorted(r.before or "" for r in mine) == ["", head, head]
-            assert {r.after for r in mine} == {head_revision(service)}
+            assert {r.after for r in mine} == {head_revision(spec(service))}
     finally:
         for engine in engines:
             await engine.dispose()
@@ -192,23 +204,23 @@ async def test_a_database_from_before_migrations_is_adopted_not_recreated(
             await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
         for table in TABLES_SINCE_BASELINE.get(service, ()):
             await conn.execute(text(f"DROP TABLE {table}"))
-    done = await upgrade_to_head(engine, service)
-    assert (done.before, done.after) == (None, head_revision(service))
+    done = await upgrade_to_head(engine, spec(service))
+    assert (done.before, done.after) == (None, head_revision(spec(service)))
 
 
 @each_service
 async def test_a_database_newer_than_this_build_is_refused(
     engine: AsyncEngine, service: str
 ) -> None:
-    await upgrade_to_head(engine, service)
+    await upgrade_to_head(engine, spec(service))
     await set_revision(engine, service, "9999")
     with pytest.raises(SchemaTooNew) as refused:
-        await upgrade_to_head(engine, service)
+        await upgrade_to_head(engine, spec(service))
     assert str(refused.value) == (
         f"database at {service} revision 9999 is newer than this build knows "
-        f"(head {head_revision(service)}); upgrade keyledger"
+        f"(head {head_revision(spec(service))}); upgrade keyledger"
     )
-    assert await current_revision(engine, service) == "9999"  # left as it was
+    assert await current_revision(engine, spec(service)) == "9999"  # left as it was
 
 
 async def test_the_keys_service_refuses_to_start_on_a_newer_schema(
@@ -228,23 +240,25 @@ async def migrate_cli(*args: str) -> Result:
 async def test_the_migrate_command_upgrades_then_checks(db_url: str) -> None:
     behind = await migrate_cli("--db-url", db_url, "--check")
     assert behind.exit_code == 1
-    assert f"keys: at empty, head {head_revision('keys')}: behind" in behind.stdout
+    assert f"keys: at empty, head {head_revision(spec('keys'))}: behind" in behind.stdout
 
     first = await migrate_cli("--db-url", db_url)
     assert first.exit_code == 0, first.output
     assert first.stdout.splitlines() == [
-        f"{s}: migrated from empty to {head_revision(s)}" for s in SERVICES
+        f"{s}: migrated from empty to {head_revision(spec(s))}" for s in SERVICES
     ]
     again = await migrate_cli("--db-url", db_url, "--service", "calllog")
     assert again.stdout == "calllog: at 0001 (head), nothing to do\n"
 
     checked = await migrate_cli("--db-url", db_url, "--check")
     assert checked.exit_code == 0
-    assert checked.stdout.splitlines() == [f"{s}: at {head_revision(s)} (head)" for s in SERVICES]
+    assert checked.stdout.splitlines() == [
+        f"{s}: at {head_revision(spec(s))} (head)" for s in SERVICES
+    ]
 
 
 async def test_the_migrate_command_reports_a_newer_schema(engine: AsyncEngine, db_url: str) -> None:
-    await upgrade_to_head(engine, "notifier")
+    await upgrade_to_head(engine, spec("notifier"))
     await set_revision(engine, "notifier", "0099")
     for args in ([], ["--check"]):
         result = await migrate_cli("--db-url", db_url, "--service", "notifier", *args)

@@ -22,11 +22,11 @@ from contracts.notifier import KEYS_DURABLE
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.calllog.store import tracking as calls_tracking
-from services.common.migrate import version_table
 from services.common.sql import as_utc, make_engine
 from services.keys import audit
 from services.keys.settings import KeysSettings
 from services.keys.store import tracking as keys_tracking
+from services.notifier import migrations as notifier_migrations
 from services.notifier import projection as notifier_projection
 from services.notifier.store import heads, people
 from services.notifier.store import keys as notifier_keys
@@ -206,7 +206,8 @@ async def test_a_notifier_database_from_0001_is_rebuilt_from_keys_with_its_chain
     try:
         async with engine.begin() as conn:
             await conn.execute(text("DROP TABLE notifier_heads"))
-            await conn.execute(text(f"UPDATE {version_table('notifier')} SET version_num = '0001'"))
+            versions = notifier_migrations.MIGRATIONS.version_table
+            await conn.execute(text(f"UPDATE {versions} SET version_num = '0001'"))
             await conn.execute(delete(notifier_tracking))
             legacy = {"projection": "notifier-keys", "last_seq": await last_seq(nc, "KEYS")}
             await conn.execute(notifier_tracking.insert(), legacy)

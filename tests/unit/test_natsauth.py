@@ -10,6 +10,7 @@ from pydantic import SecretStr
 
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from contracts.connection import Credentials, CredentialsError
+from contracts.keys import AUDIT_DURABLE
 from keyledger import natsauth
 from keyledger.client import Unreachable, discover_credentials
 from keyledger.natsaccounts import render_accounts
@@ -85,7 +86,7 @@ def test_only_services_answer_requests_and_admin_is_unrestricted() -> None:
 
 
 def test_durables_are_the_services_own() -> None:
-    assert natsauth.KEYS_AUDIT_DURABLE == PROJECTION
+    assert PROJECTION == AUDIT_DURABLE  # the service's projection is the durable granted
     keys = grants()["keys"]
     assert keys is not None
     assert allowed(keys.publish, "$JS.API.CONSUMER.DURABLE.CREATE.KEYS.keys-audit")
