@@ -31,6 +31,8 @@ from contracts.connection import (
 )
 from contracts.envelope import canonical_json
 from contracts.keys import VERIFY_SUBJECT, command_subject, query_subject
+from keyledger.client_calls import CallsClient
+from keyledger.client_notifier import NotifierClient
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -94,6 +96,8 @@ class KeyledgerClient:
         self.nc = nc
         self.timeout = request_timeout
         self._owned = owned
+        self.notifier = NotifierClient(self.request)
+        self.calls = CallsClient(self.request)
 
     @classmethod
     async def connect(
