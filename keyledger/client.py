@@ -243,6 +243,9 @@ class KeyledgerClient:
             **_expecting(expected_key_id),
         )
 
+    async def health(self) -> dict[str, Any]:
+        return await self.request(query_subject("health"), {})
+
     async def live_key(self, account_id: str) -> dict[str, Any]:
         """The live key's id, hint, creation and creator: never the key, and not a view."""
         return await self.request(query_subject("key"), {"account_id": account_id})

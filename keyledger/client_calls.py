@@ -19,6 +19,9 @@ class CallsClient:
     def __init__(self, request: Requester) -> None:
         self._request = request
 
+    async def health(self) -> dict[str, Any]:
+        return await self._request(query_subject("health"), {})
+
     async def list(
         self,
         account_id: str,

@@ -21,6 +21,9 @@ class NotifierClient:
     def __init__(self, request: Requester) -> None:
         self._request = request
 
+    async def health(self) -> dict[str, Any]:
+        return await self._request(query_subject("health"), {})
+
     async def sidebar(
         self, user: str, *, account_id: str | None = None, unread_only: bool = False
     ) -> dict[str, Any]:

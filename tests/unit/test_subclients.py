@@ -9,9 +9,9 @@ from typing import Any, cast
 
 import pytest
 from nats.aio.client import Client
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
-from contracts import calllog, notifier
+from contracts import calllog, keys, notifier
 from keyledger.client import KeyledgerClient
 
 _IDS = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
@@ -46,7 +46,16 @@ def _valid(model: type[BaseModel], body: dict[str, Any]) -> None:
     model.model_validate_json(json.dumps(body))
 
 
+class _NoFields(BaseModel):
+    """Health requests carry nothing."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 CASES: list[tuple[Any, str, dict[str, Any], type[BaseModel]]] = [
+    (lambda c: c.health(), keys.query_subject("health"), {}, _NoFields),
+    (lambda c: c.notifier.health(), notifier.query_subject("health"), {}, _NoFields),
+    (lambda c: c.calls.health(), calllog.query_subject("health"), {}, _NoFields),
     (
         lambda c: c.notifier.sidebar("alice"),
         notifier.query_subject("sidebar"),
