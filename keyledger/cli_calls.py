@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from contracts.calllog import MAX_PAGE, RETENTION_SECONDS, STATUS_FILTER, query_subject
+from contracts.calllog import MAX_PAGE, RETENTION_SECONDS, STATUS_FILTER
 from keyledger.cli_common import (
     DataDirOpt,
     JsonOpt,
@@ -89,10 +89,20 @@ def calls_list(
 ) -> None:
     """The account's API calls, newest first (only the last 7 days are kept)."""
     target = Target(nats_url, data_dir, json_out)
-    filters = {"key_id": key, "since": since, "status": status, "path_prefix": path}
-    filters |= {"method": method.upper() if method else None, "cursor": cursor}
-    body = {"account_id": account, "limit": limit} | {k: v for k, v in filters.items() if v}
-    page = call(target, lambda c: c.request(query_subject("list"), body))
+    verb = method.upper() if method else None
+    page = call(
+        target,
+        lambda c: c.calls.list(
+            account,
+            limit=limit,
+            key_id=key,
+            since=since,
+            status=status,
+            path_prefix=path,
+            method=verb,
+            cursor=cursor,
+        ),
+    )
     lines = [_call_line(item) for item in page["items"]] or ["(no calls in this window)"]
     show(target, page, lines)
     if page.get("next_cursor") and not target.json:
@@ -117,8 +127,7 @@ def calls_stats(
 ) -> None:
     """Calls per hour or day by status class, error rate, top paths, last use of each key."""
     target = Target(nats_url, data_dir, json_out)
-    body = {"account_id": account, "by": by} | ({"key_id": key} if key else {})
-    stats = call(target, lambda c: c.request(query_subject("stats"), body))
+    stats = call(target, lambda c: c.calls.stats(account, by=by, key_id=key))
     show(target, stats, _stats_lines(stats))
 
 
@@ -151,10 +160,9 @@ def _stats_lines(stats: dict[str, Any]) -> list[str]:
 
 async def last_use(client: KeyledgerClient, key: dict[str, Any]) -> tuple[str | None, str]:
     """(last_used_at, what to show) for `key show`; never fails when the call log is away."""
-    body = {"account_id": key["account_id"], "key_id": key["key_id"]}
     try:
         found = await asyncio.wait_for(
-            client.request(query_subject("last_used"), body), LAST_USED_TIMEOUT
+            client.calls.last_used(key["account_id"], key["key_id"]), LAST_USED_TIMEOUT
         )
     except (Refused, Unreachable, TimeoutError):
         return None, "unknown (the call log is not reachable)"

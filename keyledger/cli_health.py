@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
 
-from contracts import calllog, keys, notifier
 from contracts.connection import resolve_data_dir
 from keyledger.cli_common import (
     EXIT_UNREACHABLE,
@@ -19,13 +19,13 @@ from keyledger.cli_common import (
     show,
 )
 from keyledger.cli_common import connect as connect_as
-from keyledger.client import Refused, Unreachable
+from keyledger.client import KeyledgerClient, Refused, Unreachable
 from keyledger.up_state import read_state
 
-HEALTH_SUBJECTS = {
-    "keys": keys.query_subject("health"),
-    "notifier": notifier.query_subject("health"),
-    "calllog": calllog.query_subject("health"),
+HEALTH_PROBES: dict[str, Callable[[KeyledgerClient], Awaitable[dict[str, Any]]]] = {
+    "keys": lambda c: c.health(),
+    "notifier": lambda c: c.notifier.health(),
+    "calllog": lambda c: c.calls.health(),
 }
 HEALTH_TIMEOUT = 2.0
 
@@ -44,17 +44,17 @@ def health(
     each was restarted and how it last ended (`supervisor` in --json).
     """
     target = Target(nats_url, data_dir, json)
-    chosen = services or list(HEALTH_SUBJECTS)
-    unknown = [name for name in chosen if name not in HEALTH_SUBJECTS]
+    chosen = services or list(HEALTH_PROBES)
+    unknown = [name for name in chosen if name not in HEALTH_PROBES]
     if unknown:
-        raise typer.BadParameter(f"unknown service {unknown[0]!r}; one of {list(HEALTH_SUBJECTS)}")
+        raise typer.BadParameter(f"unknown service {unknown[0]!r}; one of {list(HEALTH_PROBES)}")
 
     async def ask() -> dict[str, Any]:
         answers: dict[str, Any] = {}
         async with await connect_as(target, request_timeout=HEALTH_TIMEOUT) as client:
             for name in chosen:
                 try:
-                    answers[name] = {"ok": True, **await client.request(HEALTH_SUBJECTS[name], {})}
+                    answers[name] = {"ok": True, **await HEALTH_PROBES[name](client)}
                 except (Refused, Unreachable) as exc:
                     answers[name] = {"ok": False, "error": str(exc)}
         return answers

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 import typer
 
-from contracts.notifier import command_subject, query_subject
 from keyledger.cli_common import (
     EXIT_REFUSED,
     DataDirOpt,
@@ -56,10 +55,7 @@ def notifications_list(
 ) -> None:
     """USER's sidebar notifications, newest first."""
     target = Target(nats_url, data_dir, json_out)
-    body: dict[str, Any] = {"user": user, "unread_only": unread}
-    if account:
-        body["account_id"] = account
-    result = ask(target, query_subject("sidebar"), body)
+    result = ask(target, lambda n: n.sidebar(user, account_id=account, unread_only=unread))
     lines = []
     for item in result["items"]:
         state = "read" if item.get("read_at") else "unread"
@@ -78,7 +74,7 @@ def notifications_read(
 ) -> None:
     """Mark notifications read; exit 1 if an id is not one of USER's."""
     target = Target(nats_url, data_dir, json_out)
-    result = ask(target, command_subject("mark_read"), {"user": user, "ids": ids})
+    result = ask(target, lambda n: n.mark_read(user, ids))
     if result["unknown"]:
         unknown = ", ".join(result["unknown"])
         fail(target, "unknown_notification", f"not {user}'s notifications: {unknown}", EXIT_REFUSED)
@@ -95,8 +91,7 @@ def reminders_show(
 ) -> None:
     """The key's age, the reminders recorded for ACCOUNT and the ones due next."""
     target = Target(nats_url, data_dir, json_out)
-    body = {"account_id": account} | ({"as_of": as_of} if as_of else {})
-    result = ask(target, query_subject("reminders"), body)
+    result = ask(target, lambda n: n.reminders(account, as_of=as_of))
     show(target, result, _status_lines(result))
 
 
@@ -162,8 +157,7 @@ def reminders_sweep(
 ) -> None:
     """Run a sweep now; a future --as-of needs the notifier's time travel (up --dev)."""
     target = Target(nats_url, data_dir, json_out)
-    body = {"as_of": as_of} if as_of else {}
-    result = ask(target, command_subject("sweep"), body, timeout=SWEEP_TIMEOUT)
+    result = ask(target, lambda n: n.sweep(as_of=as_of), timeout=SWEEP_TIMEOUT)
     show(
         target,
         result,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
@@ -9,6 +10,7 @@ from typer.core import TyperGroup
 
 from keyledger.cli_common import Target, connect, run_async
 from keyledger.cli_time import as_of_option
+from keyledger.client_notifier import NotifierClient
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -39,11 +41,15 @@ AsOfOpt = Annotated[
 ]
 
 
-def ask(target: Target, subject: str, body: dict[str, Any], timeout: float = 5.0) -> Any:
+def ask(
+    target: Target,
+    work: Callable[[NotifierClient], Awaitable[dict[str, Any]]],
+    timeout: float = 5.0,
+) -> Any:
     """One request to the notifier; refusals exit 1, no answer exits 3."""
 
     async def exchange() -> dict[str, Any]:
         async with await connect(target, request_timeout=timeout) as client:
-            return await client.request(subject, body)
+            return await work(client.notifier)
 
     return run_async(target, exchange)

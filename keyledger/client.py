@@ -31,6 +31,8 @@ from contracts.connection import (
 )
 from contracts.envelope import canonical_json
 from contracts.keys import VERIFY_SUBJECT, command_subject, query_subject
+from keyledger.client_calls import CallsClient
+from keyledger.client_notifier import NotifierClient
 
 DEFAULT_TIMEOUT = 5.0
 
@@ -94,6 +96,8 @@ class KeyledgerClient:
         self.nc = nc
         self.timeout = request_timeout
         self._owned = owned
+        self.notifier = NotifierClient(self.request)
+        self.calls = CallsClient(self.request)
 
     @classmethod
     async def connect(
@@ -238,6 +242,9 @@ class KeyledgerClient:
             confirm=confirm,
             **_expecting(expected_key_id),
         )
+
+    async def health(self) -> dict[str, Any]:
+        return await self.request(query_subject("health"), {})
 
     async def live_key(self, account_id: str) -> dict[str, Any]:
         """The live key's id, hint, creation and creator: never the key, and not a view."""
