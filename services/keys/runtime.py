@@ -7,16 +7,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-import nats
-from nats.aio.client import Client
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.connection import Options, servers
+from contracts.connection import Options
 from contracts.keys import ALL_EVENTS, KEYS_STREAM
-from services.common.projector import Projector
-from services.common.requests import OwnConnection
-from services.common.streams import ensure_stream
-from services.common.turn import turn_for
+from services.common.runtime import ServiceRuntime
 from services.keys import audit
 from services.keys.eventstore import EventStore
 from services.keys.follower import Follower
@@ -26,12 +21,14 @@ from services.keys.verify import VerifyResponder
 log = logging.getLogger("keyledger.keys")
 
 
-class Runtime(OwnConnection):
+class Runtime(ServiceRuntime):
     """Everything that must be warm before the broker subscribes to commands.
 
     It holds a connection of its own, so keys.verify never queues behind FastStream's
     command handling on the broker's socket.
     """
+
+    connection_name = "keys-runtime"
 
     def __init__(
         self,
@@ -44,17 +41,14 @@ class Runtime(OwnConnection):
         events: EventStore,
         clock: Callable[[], datetime],
     ) -> None:
-        self._url, self._replicas = nats_url, replicas
-        self._options = nats_options or {}
-        self._engine, self._registry, self._events, self._clock = engine, registry, events, clock
-        self._nc: Client | None = None
+        super().__init__(
+            nats_url=nats_url, nats_options=nats_options, replicas=replicas, engine=engine
+        )
+        self._registry, self._events, self._clock = registry, events, clock
         self._follower: Follower | None = None
-        self._projector: Projector | None = None
 
     async def start(self) -> None:
-        nc = self._nc = await nats.connect(servers(self._url), name="keys-runtime", **self._options)
-        js = nc.jetstream()
-        await ensure_stream(js, KEYS_STREAM, self._replicas)
+        js = await self._connect(KEYS_STREAM)
         self._events.bind(js)
         self._follower = Follower(js, self._registry)
         # replay allocates millions of long-lived objects: collecting while they pile up only
@@ -66,16 +60,14 @@ class Runtime(OwnConnection):
         finally:
             gc.enable()
             gc.freeze()
-        await VerifyResponder(nc, self._registry, self._clock).start()
-        self._projector = Projector(
+        await VerifyResponder(self.connection, self._registry, self._clock).start()
+        self._projector = self._new_projector(
             js,
-            nc,
             stream=KEYS_STREAM.name,
             subject=ALL_EVENTS,
             durable=audit.PROJECTION,
             apply=lambda batch: audit.project(self._engine, batch),
             position=lambda: audit.position(self._engine),
-            turn=turn_for(self._engine, audit.PROJECTION),
             envelopes=True,
         )
         await self._projector.start()
@@ -85,12 +77,6 @@ class Runtime(OwnConnection):
             self._follower.position,
         )
 
-    async def stop(self) -> None:
-        if self._projector:
-            await self._projector.stop()
+    async def _stop_parts(self) -> None:
         if self._follower:
             await self._follower.stop()
-        if self._nc:
-            # close, not drain: draining waits on the pull subscription's cancelled fetch
-            await self._nc.flush()
-            await self._nc.close()

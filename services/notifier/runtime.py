@@ -6,20 +6,15 @@ import asyncio
 import contextlib
 import logging
 
-import nats
-from nats.aio.client import Client
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.connection import Options, servers
+from contracts.connection import Options
 from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE, NOTIFY_STREAM
-from services.common.projector import Projector
-from services.common.requests import OwnConnection
-from services.common.streams import ensure_stream
-from services.common.turn import turn_for
+from services.common.runtime import ServiceRuntime
 from services.notifier import projection
 from services.notifier.publisher import Publisher
 
@@ -28,8 +23,10 @@ BIND_RETRY_SECONDS = 1.0
 KEYS_BATCH = 5000  # events per fetch and transaction: 1000 catches up ~20% slower (bench)
 
 
-class Runtime(OwnConnection):
+class Runtime(ServiceRuntime):
     """Declares NOTIFY (its producer), then binds the KEYS durable without touching KEYS."""
+
+    connection_name = "notifier-runtime"
 
     def __init__(
         self,
@@ -40,11 +37,10 @@ class Runtime(OwnConnection):
         publisher: Publisher,
         nats_options: Options | None = None,
     ) -> None:
-        self._url, self._replicas, self._engine = nats_url, replicas, engine
-        self._options = nats_options or {}
+        super().__init__(
+            nats_url=nats_url, nats_options=nats_options, replicas=replicas, engine=engine
+        )
         self._publisher = publisher
-        self._nc: Client | None = None
-        self._projector: Projector | None = None
         self._binding: asyncio.Task[None] | None = None
 
     @property
@@ -52,28 +48,23 @@ class Runtime(OwnConnection):
         return self._projector is not None
 
     async def start(self) -> None:
-        nc = self._nc = await nats.connect(
-            servers(self._url), name="notifier-runtime", **self._options
-        )
-        js = nc.jetstream()
-        await ensure_stream(js, NOTIFY_STREAM, self._replicas)
+        js = await self._connect(NOTIFY_STREAM)
         self._publisher.bind(js)
-        # KEYS belongs to the keys service, which may start after us: wait for it in the
-        # background, so the notifier's own subjects answer meanwhile
+        # unlike the others, its projector reads a stream another service owns (KEYS), which
+        # may start after us: bind in the background, so the notifier's own subjects answer
+        # meanwhile
         self._binding = asyncio.create_task(self._bind_keys(js), name="notifier-bind-keys")
 
     async def _bind_keys(self, js: JetStreamContext) -> None:
         told = False
         while True:
-            projector = Projector(
+            projector = self._new_projector(
                 js,
-                self.connection,
                 stream=KEYS_STREAM.name,
                 subject=ALL_EVENTS,
                 durable=KEYS_DURABLE,
                 apply=lambda batch: projection.project(self._engine, batch),
                 position=lambda: projection.position(self._engine),
-                turn=turn_for(self._engine, KEYS_DURABLE),
                 batch=KEYS_BATCH,
                 envelopes=True,
             )
@@ -107,13 +98,10 @@ class Runtime(OwnConnection):
             await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
+        # the binding task may still be creating the projector: end it before the base
+        # stops the projector, or a projector bound during shutdown would be left running
         if self._binding is not None:
             self._binding.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._binding
-        if self._projector is not None:
-            await self._projector.stop()
-        if self._nc is not None:
-            # close, not drain: draining waits on the pull subscription's cancelled fetch
-            await self._nc.flush()
-            await self._nc.close()
+        await super().stop()
