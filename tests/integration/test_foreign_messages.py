@@ -54,6 +54,13 @@ async def ok(request_json: Request, verb: str, **body: Any) -> dict[str, Any]:
     return dict(reply["result"])
 
 
+async def opened_with_key(request_json: Request, account: str, owner: str) -> dict[str, Any]:
+    """Open the account and generate its key as its owner; the generate result."""
+    email = f"{owner}@x.io"
+    await ok(request_json, "open_account", account_id=account, owner=owner, email=email)
+    return await ok(request_json, "generate", account_id=account, actor=owner)
+
+
 async def verdict(request_json: Request, key: str) -> str | None:
     reply = await request_json("keys.verify", {"key": key})
     return None if reply["result"]["valid"] else str(reply["result"]["reason"])
@@ -110,10 +117,8 @@ async def test_a_foreign_message_on_an_accounts_subject_breaks_nothing(
     victim, other = acct("victim"), acct("other")
     js = nc.jetstream()
     async with running(keys_settings), running_notifier(notifier_settings):
-        await ok(request_json, "open_account", account_id=victim, owner="alice", email="a@x.io")
-        first = await ok(request_json, "generate", account_id=victim, actor="alice")
-        await ok(request_json, "open_account", account_id=other, owner="olga", email="o@x.io")
-        theirs = await ok(request_json, "generate", account_id=other, actor="olga")
+        first = await opened_with_key(request_json, victim, "alice")
+        theirs = await opened_with_key(request_json, other, "olga")
         body = FOREIGN[kind] or (await js.get_last_msg(KEYS_STREAM.name, event_subject(other))).data
         foreign = (await js.publish(event_subject(victim), body, stream=KEYS_STREAM.name)).seq
 
@@ -182,8 +187,7 @@ async def test_a_copy_of_an_old_event_published_again_revives_no_key(
     victim = acct("victim")
     js = nc.jetstream()
     async with running(keys_settings), running_notifier(notifier_settings):
-        await ok(request_json, "open_account", account_id=victim, owner="alice", email="a@x.io")
-        key = await ok(request_json, "generate", account_id=victim, actor="alice")
+        key = await opened_with_key(request_json, victim, "alice")
         t0 = datetime.fromisoformat(key["created_at"])
         generated = await js.get_last_msg(KEYS_STREAM.name, event_subject(victim))
         await ok(request_json, "deactivate", account_id=victim, actor="alice", confirm=True)
@@ -248,9 +252,7 @@ async def test_reminders_chain_on_around_a_foreign_message_on_notify(
     victim, js = acct("victim"), nc.jetstream()
     async with running(keys_settings):
         async with running_notifier(notifier_settings):
-            await ok(request_json, "open_account", account_id=victim, owner="alice",
-                     email="a@x.io")  # fmt: skip
-            key = await ok(request_json, "generate", account_id=victim, actor="alice")
+            key = await opened_with_key(request_json, victim, "alice")
             t0 = datetime.fromisoformat(key["created_at"])
             assert (await notify.sweep(add_months(t0, 5)))["published"] == 1
             foreign = [(await js.publish(notify_subject(victim), body)).seq]
