@@ -20,7 +20,7 @@ async def serve(url: str, size: int, max_seconds: float) -> None:
     nc = await nats.connect(url, name="bench-echo")
 
     async def on_msg(msg: Msg) -> None:
-        # the same shape as services.keys.verify.VerifyResponder: answer in the callback
+        # the same shape as services.common.responder.BareResponder inline: answer in the callback
         if msg.reply:
             await msg.respond(reply)
 

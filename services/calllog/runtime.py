@@ -13,9 +13,9 @@ from contracts.calllog import PROJECTION_DURABLE, SERVICE_QUEUE, query_subject
 from contracts.connection import Options
 from contracts.streams import StreamSpec
 from services.calllog import projection
-from services.calllog.responder import Handle, Responder
 from services.common.inboxes import answerable
 from services.common.requests import wait_routable
+from services.common.responder import BareResponder, Handle
 from services.common.runtime import ServiceRuntime
 
 log = logging.getLogger("keyledger.calllog")
@@ -57,8 +57,9 @@ class Runtime(ServiceRuntime):
         await self._projector.start()
 
     async def serve(self, subject: str, handle: Handle, workers: int) -> None:
-        """Answer `subject` on this connection, outside FastStream (see responder.py)."""
-        await Responder(self.connection, subject, SERVICE_QUEUE, handle, workers).start()
+        """Answer `subject` on this connection, outside FastStream (see common/responder.py)."""
+        responder = BareResponder(self.connection, subject, SERVICE_QUEUE, handle, workers=workers)
+        await responder.start()
 
     async def announce(self, subjects: list[str]) -> None:
         """Answer health only once every query subject is routable (a flushed SUB is not

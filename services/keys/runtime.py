@@ -10,13 +10,14 @@ from datetime import datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.connection import Options
-from contracts.keys import ALL_EVENTS, KEYS_STREAM
+from contracts.keys import ALL_EVENTS, KEYS_STREAM, SERVICE_QUEUE, VERIFY_SUBJECT
+from services.common.responder import BareResponder
 from services.common.runtime import ServiceRuntime
 from services.keys import audit
 from services.keys.eventstore import EventStore
 from services.keys.follower import Follower
 from services.keys.registry import Registry
-from services.keys.verify import VerifyResponder
+from services.keys.verify import verify_handle
 
 log = logging.getLogger("keyledger.keys")
 
@@ -60,7 +61,8 @@ class Runtime(ServiceRuntime):
         finally:
             gc.enable()
             gc.freeze()
-        await VerifyResponder(self.connection, self._registry, self._clock).start()
+        verify = verify_handle(self._registry, self._clock)
+        await BareResponder(self.connection, VERIFY_SUBJECT, SERVICE_QUEUE, verify).start()
         self._projector = self._new_projector(
             js,
             stream=KEYS_STREAM.name,

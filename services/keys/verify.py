@@ -5,14 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from nats.aio.client import Client
-from nats.aio.msg import Msg
-from nats.aio.subscription import Subscription
-
 from contracts import replies, strictjson
-from contracts.keys import SERVICE_QUEUE, VERIFY_SUBJECT, VerifyResult
+from contracts.keys import VerifyResult
 from contracts.replies import ErrorCode
-from services.common.inboxes import answerable
+from services.common.responder import Handle
 from services.keys.registry import Registry
 
 _REFUSED = {
@@ -50,19 +46,10 @@ def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
     return entry.valid_reply
 
 
-class VerifyResponder:
-    """Answers in the subscription's own callback: no task per message, no logging per message."""
+def verify_handle(registry: Registry, clock: Callable[[], datetime]) -> Handle:
+    """verify_reply as a bare responder's handle: answered inline, no I/O, no logging."""
 
-    def __init__(self, nc: Client, registry: Registry, clock: Callable[[], datetime]) -> None:
-        self._nc = nc
-        self._registry = registry
-        self._clock = clock
-        self._sub: Subscription | None = None
+    async def handle(body: bytes) -> bytes:
+        return verify_reply(registry, body, clock())
 
-    async def start(self) -> None:
-        self._sub = await self._nc.subscribe(VERIFY_SUBJECT, queue=SERVICE_QUEUE, cb=self._on_msg)
-        await self._nc.flush()
-
-    async def _on_msg(self, msg: Msg) -> None:
-        if answerable(msg.reply):
-            await msg.respond(verify_reply(self._registry, msg.data, self._clock()))
+    return handle

@@ -1,0 +1,46 @@
+"""serve(): one FastStream request/reply subscriber that parses, handles and responds."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+from faststream.nats import NatsBroker
+from faststream.nats.annotations import NatsMessage
+from pydantic import BaseModel
+
+from services.common.requests import parse, respond
+
+M = TypeVar("M", bound=BaseModel)
+Result = BaseModel | dict[str, Any]
+Headers = Mapping[str, str]
+Handler = Callable[[M, Headers], Awaitable[Result]]
+
+
+def serve(
+    broker: NatsBroker,
+    subject: str,
+    model: type[M],
+    handler: Handler[M],
+    *,
+    queue: str,
+    name: str,
+    workers: int = 1,
+    description: str | None = None,
+) -> None:
+    """Answer `subject`: the body parsed strictly into `model`, `handler` given it and the
+    message headers (the keys service reads the requester's identity from them), the result
+    or refusal in the one reply shape. `name` is the word error messages and logs use."""
+
+    @broker.subscriber(
+        subject,
+        queue=queue,
+        max_workers=workers,
+        title=subject,
+        description=description or f"{model.__name__}; replies with contracts.replies.Reply",
+    )
+    async def answer(msg: NatsMessage) -> bytes:
+        async def work() -> Result:
+            return await handler(parse(model, msg.body), msg.headers)
+
+        return await respond(name, work)
