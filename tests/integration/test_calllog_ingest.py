@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import uuid
 from datetime import timedelta
 
 import pytest
@@ -26,20 +25,17 @@ from tests.plugins.calllog import (
     publish_raw,
     query,
 )
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 WEEK = timedelta(days=7)
 SECOND = timedelta(seconds=1)
 
 
-def acct() -> str:
-    return f"acct-{uuid.uuid4().hex[:8]}"
-
-
 async def test_only_calls_younger_than_7_days_are_ever_returned(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account, now = acct(), clock.now
+    account, now = new_account(), clock.now
     inside = a_call(account, now - WEEK + SECOND, path="/v1/inside")
     edge = a_call(account, now - WEEK, path="/v1/exactly-7-days")
     outside = a_call(account, now - WEEK - SECOND, path="/v1/outside")
@@ -61,7 +57,7 @@ async def test_only_calls_younger_than_7_days_are_ever_returned(
 async def test_late_and_out_of_order_calls_are_listed_by_their_own_time(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account, now = acct(), clock.now
+    account, now = new_account(), clock.now
     minutes = [1, 3, 2, 5, 4]
     early = (a_call(account, now - timedelta(minutes=m), path=f"/{m}") for m in minutes)
     await ingested(nc, await publish(nc, *early))
@@ -85,7 +81,7 @@ async def test_late_and_out_of_order_calls_are_listed_by_their_own_time(
 async def test_a_call_id_seen_twice_is_stored_once(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account = acct()
+    account = new_account()
     call = a_call(account, clock.now)
     await publish(nc, call, call)  # same Nats-Msg-Id: the stream drops the second
     # without the header the stream keeps both (e.g. a retry after the duplicate window)
@@ -101,7 +97,7 @@ async def test_malformed_records_are_skipped_and_named_by_sequence(
     clock: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    account = acct()
+    account = new_account()
     good = a_call(account, clock.now).model_dump(mode="json")
     bad = [
         b"not json at all",
@@ -131,7 +127,7 @@ async def test_a_record_whose_subject_and_body_name_different_accounts_is_refuse
     clock: Clock,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    victim, other = acct(), acct()
+    victim, other = new_account(), new_account()
     js = nc.jetstream()
     async with calllog_running(calllog_settings, clock):
         forged = a_call(victim, clock.now, path="/v1/forged-secret-path")
@@ -163,7 +159,7 @@ async def test_a_record_whose_subject_and_body_name_different_accounts_is_refuse
 async def test_retention_deletes_expired_rows_in_small_batches(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account, now = acct(), clock.now
+    account, now = new_account(), clock.now
     stale = [a_call(account, now - WEEK - timedelta(minutes=m)) for m in range(25)]
     fresh = [a_call(account, now - timedelta(minutes=m)) for m in range(5)]
     await ingested(nc, await publish(nc, *stale, *fresh))

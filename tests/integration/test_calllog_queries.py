@@ -4,7 +4,6 @@ calls arrive, stats against a computed expectation, and refusals of bad paramete
 from __future__ import annotations
 
 import random
-import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -15,12 +14,9 @@ from nats.aio.client import Client
 from contracts.calllog import CallPage, CallRecorded
 from services.calllog.settings import CallLogSettings
 from tests.plugins.calllog import Clock, a_call, ingested, listed, publish, query
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
-
-
-def acct() -> str:
-    return f"acct-{uuid.uuid4().hex[:8]}"
 
 
 def iso(moment: datetime) -> str:
@@ -36,7 +32,7 @@ def ids(calls: list[CallRecorded]) -> list[str]:
 async def test_filters_narrow_the_list_exactly(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account, now, rng = acct(), clock.now, random.Random(7)
+    account, now, rng = new_account(), clock.now, random.Random(7)
     made = [
         a_call(
             account,
@@ -48,7 +44,7 @@ async def test_filters_narrow_the_list_exactly(
         )
         for _ in range(120)
     ]
-    made.append(a_call(acct(), now, key_id="key_a"))  # another account's call: never shown
+    made.append(a_call(new_account(), now, key_id="key_a"))  # another account's call: never shown
     await ingested(nc, await publish(nc, *made))
     mine = [c for c in made if c.account_id == account]
     cases: list[tuple[dict[str, Any], list[CallRecorded]]] = [
@@ -79,7 +75,7 @@ async def test_filters_narrow_the_list_exactly(
 async def test_pages_have_no_duplicates_or_gaps_while_calls_arrive(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account, now = acct(), clock.now
+    account, now = new_account(), clock.now
     start = now - timedelta(hours=1)
     # some share a timestamp, so the call id has to break ties
     before = [a_call(account, start + timedelta(seconds=i // 3)) for i in range(250)]
@@ -108,7 +104,7 @@ async def test_pages_have_no_duplicates_or_gaps_while_calls_arrive(
 async def test_stats_match_a_computed_expectation(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account, now, rng = acct(), clock.now, random.Random(11)
+    account, now, rng = new_account(), clock.now, random.Random(11)
     made = [
         a_call(
             account,

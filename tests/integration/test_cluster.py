@@ -36,6 +36,7 @@ from services.keys.vault import new_master_key
 from services.notifier import projection as notifier_projection
 from tests.plugins.calllog import a_call
 from tests.plugins.notifier import running_notifier, settings_for
+from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]
 RETRYABLE = {"unavailable"}
@@ -86,7 +87,7 @@ async def command(nc: Client, load: Load, verb: str, body: dict[str, Any]) -> No
 
 
 async def admin_traffic(nc: Client, load: Load) -> None:
-    account = f"acct-{uuid.uuid4().hex[:10]}"
+    account = new_account(length=10)
     await command(nc, load, "open_account", {"account_id": account, "owner": "o", "email": "o@x"})
     await command(nc, load, "generate", {"account_id": account, "actor": "o"})
     while not load.stop.is_set():
@@ -240,7 +241,7 @@ async def test_concurrent_rotates_on_a_cluster_only_conflict(
     keys = KeysSettings(
         nats_url=cluster.url, db_url=db_url, master_key=new_master_key(), stream_replicas=3
     )
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     nc = await nats.connect(cluster.url.split(","))
     load = Load()
     async with TestApp(create_keys(keys)), TestApp(create_keys(keys)):

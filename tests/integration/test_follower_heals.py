@@ -20,6 +20,7 @@ from keyledger.natsserver import NatsServer
 from services.keys.vault import new_master_key
 from tests.plugins.db import pg_database
 from tests.plugins.replicas import SPECS, Replica, Replicas, health, wait_serving
+from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]
 
@@ -106,7 +107,7 @@ async def test_a_replica_sees_a_deactivation_soon_after_a_nats_server_restart(
                 await wait_serving(nc, *keys)
                 pids = {r.pid for r in keys}
                 client = KeyledgerClient(nc, request_timeout=2.0)
-                account = f"acct-{uuid.uuid4().hex[:10]}"
+                account = new_account(length=10)
                 await client.open_account(account, "alice", "alice@example.com")
                 key = str((await client.generate(account, "alice"))["key"])
                 seen = partial(key_seen, client, nc, key, pids)

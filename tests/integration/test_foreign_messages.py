@@ -13,7 +13,6 @@ import json
 import logging
 import os
 import sys
-import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,6 +31,7 @@ from services.keys.settings import KeysSettings
 from services.notifier.settings import NotifierSettings
 from tests.plugins.keys import Request, running
 from tests.plugins.notifier import Notify, running_notifier, sqlite_only
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 KEYLEDGER = Path(sys.executable).parent / "keyledger"
@@ -42,10 +42,6 @@ FOREIGN = {
     "a JSON object holding a secret": json.dumps({"key": MARKER}).encode(),
     "another account's event": b"",  # filled in by the test: a real event of `other`
 }
-
-
-def acct(name: str) -> str:
-    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 async def ok(request_json: Request, verb: str, **body: Any) -> dict[str, Any]:
@@ -114,7 +110,7 @@ async def test_a_foreign_message_on_an_accounts_subject_breaks_nothing(
     if kind != "a stream's publish ack" and db_url.startswith("postgresql"):
         pytest.skip("the database makes no difference here; one kind runs on PostgreSQL")
     caplog.set_level(logging.DEBUG)
-    victim, other = acct("victim"), acct("other")
+    victim, other = new_account("victim"), new_account("other")
     js = nc.jetstream()
     async with running(keys_settings), running_notifier(notifier_settings):
         first = await opened_with_key(request_json, victim, "alice")
@@ -184,7 +180,7 @@ async def test_a_copy_of_an_old_event_published_again_revives_no_key(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.ERROR)
-    victim = acct("victim")
+    victim = new_account("victim")
     js = nc.jetstream()
     async with running(keys_settings), running_notifier(notifier_settings):
         key = await opened_with_key(request_json, victim, "alice")
@@ -249,7 +245,7 @@ async def test_reminders_chain_on_around_a_foreign_message_on_notify(
     nc: Client,
     tmp_path: Path,
 ) -> None:
-    victim, js = acct("victim"), nc.jetstream()
+    victim, js = new_account("victim"), nc.jetstream()
     async with running(keys_settings):
         async with running_notifier(notifier_settings):
             key = await opened_with_key(request_json, victim, "alice")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +26,7 @@ from services.common.sql import make_engine
 from services.keys.settings import KeysSettings
 from tests.plugins.calllog import Clock, a_call, listed_at_least
 from tests.plugins.keys import Request as KeysRequest
+from tests.random_refs import new_account
 
 pytestmark = [
     pytest.mark.nats,
@@ -90,7 +90,7 @@ async def http(api: App, gateway: Gateway) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def account_with_key(request_json: KeysRequest) -> tuple[str, dict[str, Any]]:
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     body = {"account_id": account, "owner": "alice", "email": "alice@example.com"}
     assert (await request_json("keys.cmd.open_account", body))["ok"]
     made = await request_json("keys.cmd.generate", {"account_id": account, "actor": "alice"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.integration.test_keys_concurrency import stored_events
 from tests.plugins.keys import Request, running
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 ROTATES = 30
@@ -28,7 +28,7 @@ def settings(nats_url: str, tmp_path: Path) -> KeysSettings:
 
 
 async def account_with_key(request_json: Request) -> tuple[str, dict[str, Any]]:
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     opened = {"account_id": account, "owner": "alice", "email": "a@x.io"}
     assert (await request_json("keys.cmd.open_account", opened))["ok"]
     reply = await request_json("keys.cmd.generate", {"account_id": account, "actor": "alice"})
@@ -134,7 +134,7 @@ async def test_a_reused_command_id_is_refused_and_changes_nothing(
     settings: KeysSettings, request_json: Request
 ) -> None:
     async with running(settings):
-        account = f"acct-{uuid.uuid4().hex[:8]}"
+        account = new_account()
         opened = {"account_id": account, "owner": "alice", "email": "a@x.io"}
         await request_json("keys.cmd.open_account", opened)
         generate = {"account_id": account, "actor": "alice", "command_id": "c-1"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-import uuid
 from typing import Any
 
 import nats
@@ -18,6 +17,7 @@ from contracts.keys import KEYS_STREAM
 from services.common.streams import StreamMismatch, ensure_stream
 from services.keys.settings import KeysSettings
 from tests.plugins.keys import Request, running
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 
@@ -52,7 +52,7 @@ async def request_from_own_connection(url: str, subject: str, body: dict[str, An
 async def test_fifty_concurrent_rotates_on_two_replicas_leave_one_linear_chain(
     keys_settings: KeysSettings, request_json: Request
 ) -> None:
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     async with running(keys_settings), running(keys_settings):
         opened = {"account_id": account, "owner": "alice", "email": "a@x.io"}
         assert (await request_json("keys.cmd.open_account", opened))["ok"]
@@ -87,7 +87,7 @@ async def test_fifty_concurrent_rotates_on_two_replicas_leave_one_linear_chain(
 async def test_a_command_retried_on_the_other_replica_appends_once(
     keys_settings: KeysSettings, request_json: Request
 ) -> None:
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     body = {"account_id": account, "owner": "alice", "email": "a@x.io", "command_id": "same"}
     async with running(keys_settings), running(keys_settings):
         replies = await asyncio.gather(

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
 import pytest
 
 from services.keys.settings import KeysSettings
 from tests.plugins.keys import Request, running
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
-
-
-def acct() -> str:
-    return f"acct-{uuid.uuid4().hex[:8]}"
 
 
 async def opened(request_json: Request, account: str, owner: str = "alice") -> None:
@@ -48,7 +44,7 @@ async def audit_actions(request_json: Request, account: str, expected: int) -> l
 
 
 async def test_full_lifecycle(keys_service: KeysSettings, request_json: Request) -> None:
-    account = acct()
+    account = new_account()
     await opened(request_json, account)
     first = await generated(request_json, account)
     assert first["key"].startswith("klk_")
@@ -92,7 +88,7 @@ async def test_full_lifecycle(keys_service: KeysSettings, request_json: Request)
 async def test_grace_keeps_the_old_key_working_until_it_ends(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = acct()
+    account = new_account()
     await opened(request_json, account)
     old = await generated(request_json, account)
     rotated = await request_json(
@@ -109,7 +105,7 @@ async def test_grace_keeps_the_old_key_working_until_it_ends(
 async def test_a_retried_command_takes_effect_once(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = acct()
+    account = new_account()
     await opened(request_json, account)
     body = {"account_id": account, "actor": "alice", "command_id": "retry-me"}
     first = await request_json("keys.cmd.generate", body)
@@ -122,7 +118,7 @@ async def test_a_retried_command_takes_effect_once(
 
 
 async def test_refusals_change_nothing(keys_service: KeysSettings, request_json: Request) -> None:
-    account = acct()
+    account = new_account()
     await opened(request_json, account)
     key = (await generated(request_json, account))["key"]
     cases = [
@@ -165,7 +161,7 @@ async def test_refusals_change_nothing(keys_service: KeysSettings, request_json:
 async def test_admins_are_granted_and_revoked_but_never_the_last(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = acct()
+    account = new_account()
     await opened(request_json, account)
     grant = {"account_id": account, "actor": "alice", "user": "bob", "email": "bob@x.io"}
     assert (await request_json("keys.cmd.grant_admin", grant))["result"]["super_admins"] == [
@@ -186,7 +182,7 @@ async def test_admins_are_granted_and_revoked_but_never_the_last(
 async def test_a_restart_keeps_state_and_verification(
     keys_settings: KeysSettings, request_json: Request
 ) -> None:
-    account = acct()
+    account = new_account()
     async with running(keys_settings):
         await opened(request_json, account)
         key = (await generated(request_json, account))["key"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 from typing import Any
 
 import nats
@@ -16,6 +15,7 @@ from contracts import keyformat
 from services.common.sql import make_engine
 from services.keys.settings import KeysSettings
 from tests.plugins.keys import Request
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 
@@ -56,7 +56,7 @@ async def test_no_key_leaves_the_authorised_replies(
 
     await tap.subscribe(">", cb=record)
     await tap.flush()
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     keys = await lifecycle(request_json, account)
     await asyncio.sleep(0.5)  # let the audit projection catch up
     await tap.drain()
@@ -89,7 +89,7 @@ async def test_no_key_leaves_the_authorised_replies(
 async def test_retired_keys_can_neither_be_revealed_nor_verified(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     keys = await lifecycle(request_json, account)
     for key in keys:
         verdict = await request_json("keys.verify", {"key": key})

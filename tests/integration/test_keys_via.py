@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.integration.test_keys_concurrency import stored_events
 from tests.plugins.keys import running
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 
@@ -72,7 +72,7 @@ async def audit(nc: Client, account: str) -> list[dict[str, Any]]:
 
 async def test_events_record_the_frontend_a_command_came_through(service: KeysSettings) -> None:
     admin, bob = await connect(service.nats_url, "admin"), await connect(service.nats_url, "bob")
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     body = {"account_id": account, "actor": "alice"}
     try:
         # from inside SERVICES (no header): no via

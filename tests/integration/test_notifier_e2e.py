@@ -15,12 +15,9 @@ from keyledger.replay import read_stream
 from tests.plugins.keys import Request
 from tests.plugins.notifier import Notify, sqlite_only
 from tests.plugins.smtp import SmtpSink
+from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("notifier_service")]
-
-
-def acct() -> str:
-    return f"acct-{uuid.uuid4().hex[:8]}"
 
 
 async def command(request_json: Request, verb: str, **body: Any) -> dict[str, Any]:
@@ -58,7 +55,7 @@ async def notify_events(nc: Any) -> list[dict[str, Any]]:
 async def test_milestones_go_out_on_their_channels_once(
     request_json: Request, notify: Notify, smtp_sink: SmtpSink, nc: Any
 ) -> None:
-    account = acct()
+    account = new_account()
     key = await account_with_key(request_json, account)
     t0 = since(key)
 
@@ -110,7 +107,7 @@ async def test_milestones_go_out_on_their_channels_once(
 async def test_recipients_follow_admins_and_the_last_creator(
     request_json: Request, notify: Notify, smtp_sink: SmtpSink
 ) -> None:
-    account = acct()
+    account = new_account()
     key = await account_with_key(request_json, account, admins=("bob",), creator="bob")
     t0 = since(key)
     await notify.sweep_months(t0, 5)
@@ -134,7 +131,7 @@ async def test_recipients_follow_admins_and_the_last_creator(
 async def test_rotation_restarts_the_schedule_and_deactivation_stops_it(
     request_json: Request, notify: Notify, smtp_sink: SmtpSink
 ) -> None:
-    account = acct()
+    account = new_account()
     t0 = since(await account_with_key(request_json, account, admins=()))
     await notify.sweep_months(t0, 5)
     rotated = await command(request_json, "rotate", account_id=account, actor="alice", confirm=True)
@@ -156,7 +153,7 @@ async def test_rotation_restarts_the_schedule_and_deactivation_stops_it(
 async def test_a_key_first_seen_late_gets_only_its_latest_milestone(
     request_json: Request, notify: Notify, smtp_sink: SmtpSink
 ) -> None:
-    account = acct()
+    account = new_account()
     t0 = since(await account_with_key(request_json, account, admins=()))
     result = await notify.sweep_months(t0, 13)
     assert (result["claimed"], result["delivered"]) == (2, 2)  # month 12: email + sidebar
@@ -175,7 +172,7 @@ async def test_a_key_first_seen_late_gets_only_its_latest_milestone(
 
 @sqlite_only
 async def test_sidebar_entries_can_be_marked_read(request_json: Request, notify: Notify) -> None:
-    account = acct()
+    account = new_account()
     t0 = since(await account_with_key(request_json, account, admins=()))
     await notify.sweep_months(t0, 6)
     [entry] = await notify.sidebar("alice", unread_only=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,6 +24,7 @@ from tests.plugins.notifier import (
     wait_serving,
 )
 from tests.plugins.smtp import SmtpSink
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 
@@ -33,7 +33,7 @@ async def keyed_account(
     request_json: Request, admins: tuple[str, ...] = ("bob",)
 ) -> tuple[str, datetime]:
     """An account whose key alice generated: (account, when the key came into use)."""
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     body = {"account_id": account, "owner": "alice", "email": "alice@x.io"}
     assert (await request_json("keys.cmd.open_account", body))["ok"]
     for user in admins:

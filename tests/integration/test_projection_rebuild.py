@@ -35,6 +35,7 @@ from tests.plugins.calllog import Clock, a_call, calllog_running, ingested, publ
 from tests.plugins.db import PG_ADMIN_DSN
 from tests.plugins.keys import Request, running
 from tests.plugins.notifier import Notify, running_notifier, settings_for
+from tests.random_refs import db_name, new_account
 
 pytestmark = pytest.mark.nats
 # a rebuild deletes the durable, or keeps it: the projector then fills the new database
@@ -49,7 +50,7 @@ async def fresh_db_url(db_url: str, tmp_path: Path) -> AsyncIterator[str]:
     if db_url.startswith("sqlite"):
         yield f"sqlite+aiosqlite:///{tmp_path}/rebuilt.db"
         return
-    name = f"kl_{uuid.uuid4().hex[:16]}"
+    name = db_name()
     admin = await asyncpg.connect(PG_ADMIN_DSN)
     try:
         await admin.execute(f'CREATE DATABASE "{name}"')
@@ -101,7 +102,7 @@ async def command(request_json: Request, verb: str, **body: Any) -> None:
 async def keys_traffic(request_json: Request, nc: Client, accounts: int = 4) -> None:
     """Every kind of KEYS event, an unreadable one among them."""
     for n in range(accounts):
-        on = functools.partial(command, request_json, account_id=f"acct-{uuid.uuid4().hex[:8]}")
+        on = functools.partial(command, request_json, account_id=new_account())
         await on("open_account", owner="alice", email="alice@x.io")
         await on("grant_admin", actor="alice", user="bob", email="bob@x.io")
         await on("generate", actor="alice")

@@ -31,6 +31,7 @@ from tests.plugins.calllog import a_call, listed, publish
 from tests.plugins.db import pg_database
 from tests.plugins.replicas import SPECS, Replica, Replicas, health, wait_serving
 from tests.plugins.smtp import SmtpSink
+from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
 
@@ -130,7 +131,7 @@ async def retried(call: Callable[[], Awaitable[dict[str, Any]]]) -> tuple[dict[s
 
 async def keyed_account(client: KeyledgerClient, owner: str, *admins: str) -> dict[str, Any]:
     """A new account with admins and a key; the generate result."""
-    account = f"acct-{uuid.uuid4().hex[:10]}"
+    account = new_account(length=10)
     await client.open_account(account, owner, f"{owner}@{account}.test")
     for user in admins:
         await client.grant_admin(account, owner, user, f"{user}@{account}.test")
@@ -330,7 +331,7 @@ async def test_two_call_logs_store_each_call_once_and_both_answer(cluster: Clust
     nc = cluster.nc
     logs = cluster.running("calllog")
     assert len(logs) == 2
-    accounts = [f"acct-{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    accounts = [new_account(length=10) for _ in range(3)]
     now = datetime.now(UTC)
     records = [
         a_call(accounts[i % 3], now - timedelta(milliseconds=i), path=f"/v1/r/{i}")

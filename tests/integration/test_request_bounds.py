@@ -17,6 +17,7 @@ from services.notifier.settings import NotifierSettings
 from tests.plugins.calllog import Clock, a_call, ingested, listed, publish, publish_raw, query
 from tests.plugins.keys import Request
 from tests.plugins.notifier import Notify
+from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
 
@@ -28,7 +29,7 @@ def refused(reply: dict[str, Any], field: str) -> None:
 
 
 async def opened_with_key(request_json: Request) -> str:
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     body = {"account_id": account, "owner": "alice", "email": "alice@example.com"}
     assert (await request_json("keys.cmd.open_account", body))["ok"]
     assert (await request_json("keys.cmd.generate", {"account_id": account, "actor": "alice"}))[
@@ -94,7 +95,7 @@ async def test_call_log_queries_at_the_ends_of_time_are_refused(
 async def test_a_call_dated_beyond_the_calendar_is_skipped_not_a_stalled_log(
     calllog_service: CallLogSettings, nc: Client, clock: Clock
 ) -> None:
-    account = f"acct-{uuid.uuid4().hex[:8]}"
+    account = new_account()
     good = a_call(account, clock.now)
     for moment in ODD_MOMENTS[1:]:
         raw = good.model_dump(mode="json") | {"ts": moment, "call_id": uuid.uuid4().hex}

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
 import asyncpg
 import pytest
+
+from tests.random_refs import db_name
 
 # CI has PostgreSQL: a test that cannot reach it fails rather than skips
 PG_ADMIN_DSN = os.environ.get("KEYLEDGER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
@@ -26,7 +27,7 @@ async def _admin(sql: str) -> None:
 @asynccontextmanager
 async def pg_database() -> AsyncIterator[str]:
     """A throwaway PostgreSQL database (its SQLAlchemy URL), dropped afterwards."""
-    name = f"kl_{uuid.uuid4().hex[:16]}"
+    name = db_name()
     await _admin(f'CREATE DATABASE "{name}"')
     base = PG_ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://")
     try:
