@@ -26,7 +26,7 @@ from services.calllog.retention import retention_job
 from services.calllog.runtime import Runtime
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import create_schema
-from services.common.natsauth import connect_options, make_broker
+from services.common.connect import connect_options, make_broker
 from services.common.requests import parse, respond
 from services.common.schedule import Periodic
 from services.common.sql import make_engine, use_wal

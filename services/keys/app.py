@@ -24,7 +24,7 @@ from contracts.keys import (
     command_subject,
     query_subject,
 )
-from services.common.natsauth import connect_options, make_broker
+from services.common.connect import connect_options, make_broker
 from services.common.requests import parse, respond, wait_routable
 from services.common.sql import make_engine
 from services.keys import audit

@@ -26,7 +26,7 @@ from contracts.notifier import (
     query_subject,
 )
 from services.common.errors import Refused
-from services.common.natsauth import connect_options, make_broker
+from services.common.connect import connect_options, make_broker
 from services.common.requests import parse, respond, wait_routable
 from services.common.schedule import Periodic
 from services.notifier import inbox, projection, status

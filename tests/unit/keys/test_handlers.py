@@ -23,7 +23,7 @@ from services.keys.domain import DomainError
 from services.keys.eventstore import Stored
 from services.keys.handlers import Deps, handle
 from services.keys.registry import Registry
-from tests.fakes import FakeEvents, FakeVault
+from tests.fakes.keys import FakeEvents, FakeVault
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ACCOUNT = "acme"
