@@ -25,8 +25,8 @@ from contracts.notifier import (
     event_subject,
     query_subject,
 )
-from services.common.errors import Refused
 from services.common.connect import connect_options, make_broker
+from services.common.errors import Refused
 from services.common.requests import parse, respond, wait_routable
 from services.common.schedule import Periodic
 from services.notifier import inbox, projection, status

@@ -16,8 +16,8 @@ from keyledger.client import Unreachable, discover_credentials
 from keyledger.natsaccounts import render_accounts
 from keyledger.natsauth import DESTRUCTIVE, IDENTITIES, ensure_credentials, grants
 from keyledger.natsconfig import Var
-from services.common.inboxes import answerable
 from services.common.connect import credentials
+from services.common.inboxes import answerable
 from services.keys.audit import PROJECTION
 
 STREAMS = ("KEYS", "CALLS", "NOTIFY")
