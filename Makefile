@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit bench bench-reminders bench-calls bench-replicas clean
+.PHONY: run test lint types unit component bench bench-reminders bench-calls bench-replicas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,8 +22,12 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# unit and component need no nats-server and no PostgreSQL: seconds, on any machine
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
+
+component: $(STAMP)
+	$(BIN)/pytest -q tests/component
 
 test: lint types
 	$(BIN)/pytest -q $(PYTEST_ARGS)
