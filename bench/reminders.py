@@ -36,6 +36,7 @@ from contracts.calendar import add_months
 from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
 from contracts.keys import KEYS_STREAM, event_subject
 from keyledger.natsserver import NatsServer, free_port
+from services.common.micros import to_micros
 from services.common.projector import Projector
 from services.common.streams import ensure_stream
 from services.common.turn import turn_for
@@ -120,17 +121,17 @@ def key_rows(
     return rows, people
 
 
+def stored(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A key row as the table keeps it: in_use_since and next_due_at as UtcMicros ints."""
+    return (*row[:3], to_micros(row[3]), *row[4:7], to_micros(row[7]))
+
+
 def load_sqlite(path: Path, rows: list[tuple[Any, ...]], people: list[tuple[Any, ...]]) -> None:
-    """sqlite3 executemany in one transaction, in SQLAlchemy's SQLite datetime format."""
-
-    def fmt(moment: datetime) -> str:
-        return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-
+    """sqlite3 executemany in one transaction."""
     db = sqlite3.connect(path)
     with db:
         db.executemany(
-            "INSERT INTO notifier_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            ((*r[:3], fmt(r[3]), *r[4:7], fmt(r[7])) for r in rows),
+            "INSERT INTO notifier_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)", map(stored, rows)
         )
         db.executemany("INSERT INTO notifier_people VALUES (?, ?, ?, ?)", people)
     db.execute("ANALYZE")
@@ -142,7 +143,7 @@ async def load_postgres(
 ) -> None:
     conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        await conn.copy_records_to_table("notifier_keys", records=rows)
+        await conn.copy_records_to_table("notifier_keys", records=map(stored, rows))
         await conn.copy_records_to_table("notifier_people", records=people)
         await conn.execute("ANALYZE")
     finally:

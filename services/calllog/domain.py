@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -11,8 +11,8 @@ from pydantic import ValidationError
 from contracts.calllog import STATUS_CLASSES, CallRecorded, ListCalls, recorded_subject
 from contracts.replies import ErrorCode
 from services.common.errors import Refused, describe
+from services.common.micros import from_micros, to_micros
 
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 US = 1_000_000
 MAX_INT64 = 2**63 - 1  # the ts_us column (BIGINT): a larger cursor would overflow the driver
 BUCKET_US = {"hour": 3600 * US, "day": 86400 * US}
@@ -28,13 +28,10 @@ def invalid(message: str) -> DomainError:
     return DomainError(ErrorCode.INVALID_REQUEST, message)
 
 
-def to_us(moment: datetime) -> int:
-    """Microseconds since the epoch: exact, orderable and the same on every database."""
-    return (moment - EPOCH) // timedelta(microseconds=1)
-
-
-def from_us(value: int) -> datetime:
-    return EPOCH + timedelta(microseconds=value)
+# ts_us is the representation every store keeps its times in (services/common/micros.py);
+# the hot path writes the ints itself rather than going through the UtcMicros column type
+to_us = to_micros
+from_us = from_micros
 
 
 def oldest_kept_us(now: datetime, retention_seconds: float) -> int:

@@ -26,7 +26,9 @@ calls = Table(
     Column("call_id", String(64), primary_key=True),
     Column("account_id", String(64), nullable=False),
     Column("key_id", String(64), nullable=False),
-    # microseconds since the epoch, UTC: exact ordering and the same on SQLite and PostgreSQL
+    # microseconds since the epoch, UTC: exact ordering and the same on SQLite and PostgreSQL;
+    # the representation of every store's times (UtcMicros in services/common/sql.py), kept a
+    # plain BigInteger because the projection and the listing bind the ints themselves
     Column("ts_us", BigInteger, nullable=False),
     Column("method", String(16), nullable=False),
     Column("path", String(MAX_PATH), nullable=False),

@@ -5,9 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Table, event
+from sqlalchemy import BigInteger, Dialect, Table, TypeDecorator, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from services.common.micros import from_micros, to_micros
+
+
+class UtcMicros(TypeDecorator[datetime]):
+    """A time column stored as BIGINT microseconds since the epoch, UTC: exact, ordered as
+    the instants are and the same on SQLite and PostgreSQL. Every store keeps its times so.
+
+    Binds take aware datetimes only (a naive one raises ValueError: a bug, not data); a
+    value compared with the column is bound through here too. Reads give aware UTC.
+    """
+
+    impl = BigInteger
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> int | None:
+        return None if value is None else to_micros(value)
+
+    def process_result_value(self, value: int | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else from_micros(value)
 
 
 def _insert(conn: AsyncConnection, table: Table) -> Any:
@@ -62,5 +82,6 @@ def _begin_immediate(conn: Any) -> None:
 
 
 def as_utc(moment: datetime) -> datetime:
-    """SQLite hands back naive datetimes; everything here is UTC."""
+    """A naive datetime taken as UTC (an event's time without an offset); UtcMicros columns
+    already read back aware."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from sqlalchemy import (
     BigInteger,
     Column,
-    DateTime,
     Integer,
     LargeBinary,
     MetaData,
@@ -15,6 +14,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.migrate import upgrade_to_head
+from services.common.sql import UtcMicros
 from services.keys.migrations import MIGRATIONS
 
 metadata = MetaData()
@@ -34,7 +34,7 @@ audit = Table(
     Column("account_id", String(64), primary_key=True),
     Column("sequence", Integer, primary_key=True, autoincrement=False),
     Column("stream_seq", BigInteger, nullable=False),
-    Column("occurred_at", DateTime(timezone=True), nullable=False),
+    Column("occurred_at", UtcMicros, nullable=False),
     Column("actor", String(128), nullable=False),
     Column("action", String(32), nullable=False),
     Column("key_id", String(64)),

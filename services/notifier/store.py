@@ -6,7 +6,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Index,
     Integer,
     MetaData,
@@ -17,11 +16,12 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.migrate import upgrade_to_head
-from services.common.sql import make_engine, use_wal
+from services.common.sql import UtcMicros, make_engine, use_wal
 from services.notifier.migrations import MIGRATIONS
 
 metadata = MetaData()
-UTC_TIME = DateTime(timezone=True)
+# every time column: BIGINT microseconds since the epoch, UTC (services/common/sql.py)
+UTC_TIME = UtcMicros
 
 # the active key of each account; next_due_at is what the sweep's range scan reads
 keys = Table(

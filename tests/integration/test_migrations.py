@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, MetaData, inspect, text
+from sqlalchemy import Connection, DateTime, MetaData, inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
@@ -25,7 +25,7 @@ from services.common.migrate import (
     head_revision,
     upgrade_to_head,
 )
-from services.common.sql import make_engine
+from services.common.sql import UtcMicros, make_engine
 from services.keys import store as keys_store
 from services.notifier import store as notifier_store
 
@@ -91,6 +91,16 @@ def autogenerate_diff(conn: Connection, metadata: MetaData) -> list[Any]:
 
     migration = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": own})
     return list(compare_metadata(migration, metadata))
+
+
+def before_micros(metadata: MetaData) -> MetaData:
+    """The tables as they were before 0003: every UtcMicros column a DateTime(timezone=True)."""
+    old = MetaData()
+    for table in metadata.tables.values():
+        for column in table.to_metadata(old).columns:
+            if isinstance(column.type, UtcMicros):
+                column.type = DateTime(timezone=True)
+    return old
 
 
 def spec(service: str) -> MigrationSpec:
@@ -198,7 +208,7 @@ async def test_a_database_from_before_migrations_is_adopted_not_recreated(
     engine: AsyncEngine, service: str
 ) -> None:
     async with engine.begin() as conn:
-        await conn.run_sync(METADATA[service].create_all)
+        await conn.run_sync(before_micros(METADATA[service]).create_all)
         # what create_all made back then had none of the columns later revisions add
         for table, column in ADDED_SINCE_BASELINE.get(service, ()):
             await conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
