@@ -1,0 +1,1 @@
+"""Component tests: one service through TestNatsBroker and in-memory SQLite, no servers."""
