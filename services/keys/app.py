@@ -1,19 +1,20 @@
-"""Composition root of the keys service: wires NATS, the database and the use cases."""
+"""Composition root of the keys service: builds its parts, serves its subjects, starts it."""
 
 from __future__ import annotations
 
 import logging
-import os
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 
 from faststream import FastStream
 from faststream.nats import NatsBroker
-from faststream.nats.annotations import NatsMessage
 from faststream.specification import AsyncAPI
 from pydantic import BaseModel
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts import replies
 from contracts.keys import (
     COMMANDS,
     KEYS_STREAM,
@@ -25,12 +26,12 @@ from contracts.keys import (
     query_subject,
 )
 from services.common.connect import connect_options, make_broker
-from services.common.requests import parse, respond, wait_routable
+from services.common.requests import wait_routable
+from services.common.serve import Headers, serve
 from services.common.sql import make_engine
-from services.keys import audit
-from services.keys.domain import live_key
+from services.keys import queries
 from services.keys.eventstore import EventStore
-from services.keys.handlers import Deps, catch_up, handle
+from services.keys.handlers import Deps, Events, Secrets, handle
 from services.keys.registry import Registry
 from services.keys.runtime import Runtime
 from services.keys.settings import KeysSettings
@@ -39,99 +40,123 @@ from services.keys.vault import Vault, load_master_key
 from services.keys.via import via_of
 
 log = logging.getLogger("keyledger.keys")
-AUDIT_BATCH = 500
+# every subject the broker serves, in the order the service waits for each to be routable
+SERVED = [command_subject(v) for v in COMMANDS] + [
+    query_subject(q) for q in ("audit", "key", "health")
+]
 
 
-def create_app(settings: KeysSettings | None = None) -> FastStream:
+@dataclass(frozen=True)
+class Overrides:
+    """Parts to use instead of the real ones (None: built from the settings), the way tests
+    run the handlers on fakes. A vault other than `Vault` must need no master key; an engine
+    given here is its giver's to dispose."""
+
+    clock: Callable[[], datetime] | None = None
+    new_id: Callable[[], str] | None = None
+    events: Events | None = None
+    vault: Secrets | None = None
+    engine: AsyncEngine | None = None
+
+
+def create_app(settings: KeysSettings | None = None, deps: Overrides | None = None) -> FastStream:
     settings = settings or KeysSettings()
+    given = deps or Overrides()
     logging.basicConfig(level=settings.log_level)
     broker = make_broker(settings)
     app = FastStream(broker, specification=AsyncAPI(title="keyledger keys", version="0.1.0"))
-    engine = make_engine(settings.db_url)
-    registry = Registry()
-
-    def clock() -> datetime:
-        return datetime.now(UTC)
-
-    vault = Vault(engine)
-    events = EventStore(KEYS_STREAM)
-    deps = Deps(registry=registry, events=events, vault=vault, clock=clock, new_id=_new_id)
+    engine = given.engine if given.engine is not None else make_engine(settings.db_url)
+    vault = given.vault if given.vault is not None else Vault(engine)
+    events = given.events if given.events is not None else EventStore(KEYS_STREAM)
+    clock = given.clock or _utc_now
+    parts = Deps(
+        registry=Registry(), events=events, vault=vault, clock=clock, new_id=given.new_id or _new_id
+    )
     runtime = Runtime(
         nats_url=settings.nats_url,
         nats_options=connect_options(settings),
         replicas=settings.stream_replicas,
         engine=engine,
-        registry=registry,
-        events=events,
+        registry=parts.registry,
+        events=events if isinstance(events, EventStore) else None,
         clock=clock,
     )
 
     @app.on_startup
     async def warm_up() -> None:
         # before the broker subscribes: the registry must hold the whole stream first
-        secret = settings.master_key.get_secret_value() if settings.master_key else None
-        vault.unlock(load_master_key(secret, settings.master_key_file))
+        if isinstance(vault, Vault):
+            secret = settings.master_key.get_secret_value() if settings.master_key else None
+            vault.unlock(load_master_key(secret, settings.master_key_file))
         await create_schema(engine)
         await runtime.start()
 
     @app.after_startup
     async def announce() -> None:
-        subjects = [command_subject(v) for v in COMMANDS] + [query_subject("audit")]
-        subjects.append(query_subject("key"))
-        await wait_routable(runtime.connection, [*subjects, query_subject("health")])
+        await wait_routable(runtime.connection, SERVED)
         log.info("keys service ready on %s", settings.nats_url)
 
     @app.on_shutdown
     async def close() -> None:
         await runtime.stop()
-        await engine.dispose()
+        if given.engine is None:
+            await engine.dispose()
 
-    for verb, model in COMMANDS.items():
-        _command_subscriber(broker, verb, model, deps, settings.command_workers)
-
-    @broker.subscriber(query_subject("audit"), queue=SERVICE_QUEUE)
-    async def audit_query(msg: NatsMessage) -> bytes:
-        async def work() -> BaseModel:
-            return await audit.query(engine, parse(AuditQuery, msg.body))
-
-        return await respond("audit", work)
-
-    @broker.subscriber(query_subject("key"), queue=SERVICE_QUEUE)
-    async def key_query(msg: NatsMessage) -> bytes:
-        async def work() -> BaseModel:
-            query = parse(KeyQuery, msg.body)
-            # what another replica appended last counts: a rotate naming an older key
-            # would only be refused as superseded
-            await catch_up(query.account_id, deps)
-            return live_key(registry.state(query.account_id))
-
-        return await respond("key", work)
-
-    @broker.subscriber(query_subject("health"), queue=SERVICE_QUEUE)
-    async def health() -> bytes:
-        # pid: tells replicas apart, as every replica answers in the same queue group
-        return replies.ok({"service": "keys", "pid": os.getpid(), "stream_seq": registry.last_seq})
-
+    _serve(broker, parts, engine, settings.command_workers)
     return app
 
 
-def _command_subscriber(
-    broker: NatsBroker, verb: str, model: type[Command], deps: Deps, workers: int
-) -> None:
-    @broker.subscriber(
-        command_subject(verb),
+def _serve(broker: NatsBroker, deps: Deps, engine: AsyncEngine, workers: int) -> None:
+    """Every subject the broker answers, each through serve() on the service's queue group."""
+    for verb, model in COMMANDS.items():
+        description = (
+            f"{model.__name__} (JSON schema: `keyledger contracts export`); "
+            "replies with contracts.replies.Reply"
+        )
+        serve(
+            broker,
+            command_subject(verb),
+            model,
+            partial(_command, deps),
+            queue=SERVICE_QUEUE,
+            name=verb,
+            workers=workers,
+            description=description,
+        )
+    serve(
+        broker,
+        query_subject("audit"),
+        AuditQuery,
+        lambda query, _: queries.audit(engine, query),
         queue=SERVICE_QUEUE,
-        max_workers=workers,
-        title=command_subject(verb),
-        description=f"{model.__name__} (JSON schema: `keyledger contracts export`); "
-        "replies with contracts.replies.Reply",
+        name="audit",
     )
-    async def command(msg: NatsMessage) -> bytes:
-        async def work() -> BaseModel:
-            command = parse(model, msg.body)
-            return await handle(command, deps, via_of(msg.headers))  # type: ignore[arg-type]
+    serve(
+        broker,
+        query_subject("key"),
+        KeyQuery,
+        lambda query, _: queries.key(deps, query),
+        queue=SERVICE_QUEUE,
+        name="key",
+    )
+    serve(
+        broker,
+        query_subject("health"),
+        queries.HealthProbe,
+        lambda _probe, _: queries.health(deps.registry),
+        queue=SERVICE_QUEUE,
+        name="health",
+        description="any JSON object; replies with the service, its pid and its stream sequence",
+    )
 
-        return await respond(verb, work)
+
+async def _command(deps: Deps, command: Command, headers: Headers) -> BaseModel:
+    # via: the frontend account nats-server vouches for in the request's headers
+    return await handle(command, deps, via_of(headers))  # type: ignore[arg-type]
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 def _new_id() -> str:

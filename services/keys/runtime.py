@@ -13,7 +13,7 @@ from contracts.connection import Options
 from contracts.keys import ALL_EVENTS, KEYS_STREAM, SERVICE_QUEUE, VERIFY_SUBJECT
 from services.common.responder import BareResponder
 from services.common.runtime import ServiceRuntime
-from services.keys import audit
+from services.keys import projection
 from services.keys.eventstore import EventStore
 from services.keys.follower import Follower
 from services.keys.registry import Registry
@@ -39,7 +39,7 @@ class Runtime(ServiceRuntime):
         replicas: int,
         engine: AsyncEngine,
         registry: Registry,
-        events: EventStore,
+        events: EventStore | None,
         clock: Callable[[], datetime],
     ) -> None:
         super().__init__(
@@ -50,7 +50,8 @@ class Runtime(ServiceRuntime):
 
     async def start(self) -> None:
         js = await self._connect(KEYS_STREAM)
-        self._events.bind(js)
+        if self._events is not None:  # None: the commands append to a store of their own
+            self._events.bind(js)
         self._follower = Follower(js, self._registry)
         # replay allocates millions of long-lived objects: collecting while they pile up only
         # burns time, and freezing them afterwards keeps later collections short
@@ -67,9 +68,9 @@ class Runtime(ServiceRuntime):
             js,
             stream=KEYS_STREAM.name,
             subject=ALL_EVENTS,
-            durable=audit.PROJECTION,
-            apply=lambda batch: audit.project(self._engine, batch),
-            position=lambda: audit.position(self._engine),
+            durable=projection.PROJECTION,
+            apply=lambda batch: projection.project(self._engine, batch),
+            position=lambda: projection.position(self._engine),
             envelopes=True,
         )
         await self._projector.start()

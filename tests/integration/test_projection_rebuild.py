@@ -23,8 +23,9 @@ from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.calllog.store import tracking as calls_tracking
 from services.common.sql import as_utc, make_engine
-from services.keys import audit
+from services.keys import projection
 from services.keys.settings import KeysSettings
+from services.keys.store import audit as keys_audit
 from services.keys.store import tracking as keys_tracking
 from services.notifier import migrations as notifier_migrations
 from services.notifier import projection as notifier_projection
@@ -120,10 +121,10 @@ async def audit_caught_up(url: str, nc: Client) -> None:
     try:
         target = await last_seq(nc, KEYS_STREAM.name)
         for _ in range(500):
-            if await audit.position(engine) >= target:
+            if await projection.position(engine) >= target:
                 return
             await asyncio.sleep(0.02)
-        raise AssertionError(f"audit stuck at {await audit.position(engine)} < {target}")
+        raise AssertionError(f"audit stuck at {await projection.position(engine)} < {target}")
     finally:
         await engine.dispose()
 
@@ -132,20 +133,20 @@ async def audit_caught_up(url: str, nc: Client) -> None:
 async def test_the_keys_audit_log_rebuilt_by_replay_equals_the_live_one(
     keys_settings: KeysSettings, request_json: Request, nc: Client, drop_durable: bool
 ) -> None:
-    tables = [audit.audit, keys_tracking]
+    tables = [keys_audit, keys_tracking]
     async with running(keys_settings):
         await keys_traffic(request_json, nc)
         await audit_caught_up(keys_settings.db_url, nc)
     live = await dump(keys_settings.db_url, tables)
     assert len(live["keys_audit"]) == 24
     assert live["keys_tracking"] == [
-        {"projection": audit.PROJECTION, "last_seq": await last_seq(nc, KEYS_STREAM.name)}
+        {"projection": projection.PROJECTION, "last_seq": await last_seq(nc, KEYS_STREAM.name)}
     ]
 
     # the vault stays: only the projection's rows go, and the durable that remembers them
     await empty(keys_settings.db_url, tables)
     if drop_durable:
-        await nc.jetstream().delete_consumer(KEYS_STREAM.name, audit.PROJECTION)
+        await nc.jetstream().delete_consumer(KEYS_STREAM.name, projection.PROJECTION)
     async with running(keys_settings):
         await audit_caught_up(keys_settings.db_url, nc)
     assert await dump(keys_settings.db_url, tables) == live

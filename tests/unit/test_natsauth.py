@@ -18,7 +18,7 @@ from keyledger.natsauth import DESTRUCTIVE, IDENTITIES, ensure_credentials, gran
 from keyledger.natsconfig import Var
 from services.common.connect import credentials
 from services.common.inboxes import answerable
-from services.keys.audit import PROJECTION
+from services.keys.projection import PROJECTION
 
 STREAMS = ("KEYS", "CALLS", "NOTIFY")
 RESTRICTED = [i for i in IDENTITIES if i != "admin"]

@@ -1,4 +1,4 @@
-"""The audit-log projection: who created, viewed, rotated or deactivated a key, and when."""
+"""The audit-log projection: KEYS events to `keys_audit` rows, with the tracking row."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import Via
@@ -15,9 +14,6 @@ from contracts.keys import (
     KEYS_STREAM,
     AccountEvent,
     AccountOpened,
-    AuditEntry,
-    AuditPage,
-    AuditQuery,
     KeyDeactivated,
     KeyGenerated,
     KeyRotated,
@@ -113,28 +109,3 @@ async def project(engine: AsyncEngine, batch: list[tuple[int, dict[str, Any] | N
 async def position(engine: AsyncEngine) -> int:
     """The last stream sequence applied."""
     return await tracking_row.position(engine, tracking, PROJECTION)
-
-
-async def query(engine: AsyncEngine, q: AuditQuery) -> AuditPage:
-    """Newest first; `before` is the cursor (a per-account sequence) from the previous page."""
-    stmt = select(audit).where(audit.c.account_id == q.account_id)
-    if q.before is not None:
-        stmt = stmt.where(audit.c.sequence < q.before)
-    stmt = stmt.order_by(audit.c.sequence.desc()).limit(q.limit + 1)
-    async with engine.connect() as conn:
-        rows = (await conn.execute(stmt)).mappings().all()
-    items = [
-        AuditEntry(
-            sequence=r["sequence"],
-            occurred_at=as_utc(r["occurred_at"]),
-            actor=r["actor"],
-            action=r["action"],
-            key_id=r["key_id"],
-            key_hint=r["key_hint"],
-            user=r["user"],
-            via=Via(account=r["via_account"], user=r["via_user"]) if r["via_account"] else None,
-        )
-        for r in rows[: q.limit]
-    ]
-    cursor = items[-1].sequence if len(rows) > q.limit else None
-    return AuditPage(account_id=q.account_id, items=items, next_cursor=cursor)

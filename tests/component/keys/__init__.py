@@ -1,0 +1,1 @@
+"""The keys service through TestNatsBroker, on fakes and in-memory SQLite."""
