@@ -27,10 +27,13 @@ def serve(
     name: str,
     workers: int = 1,
     description: str | None = None,
+    empty_body: bytes | None = None,
 ) -> None:
     """Answer `subject`: the body parsed strictly into `model`, `handler` given it and the
     message headers (the keys service reads the requester's identity from them), the result
-    or refusal in the one reply shape. `name` is the word error messages and logs use."""
+    or refusal in the one reply shape. `name` is the word error messages and logs use.
+    `empty_body` is what an empty request stands for (health probes send nothing); without
+    it an empty body is refused like any other malformed one."""
 
     @broker.subscriber(
         subject,
@@ -41,6 +44,7 @@ def serve(
     )
     async def answer(msg: NatsMessage) -> bytes:
         async def work() -> Result:
-            return await handler(parse(model, msg.body), msg.headers)
+            body = msg.body or empty_body or msg.body
+            return await handler(parse(model, body), msg.headers)
 
         return await respond(name, work)

@@ -146,7 +146,9 @@ def _serve(broker: NatsBroker, deps: Deps, engine: AsyncEngine, workers: int) ->
         lambda _probe, _: queries.health(deps.registry),
         queue=SERVICE_QUEUE,
         name="health",
-        description="any JSON object; replies with the service, its pid and its stream sequence",
+        description="any JSON object or nothing; replies with the service, its pid and its "
+        "stream sequence",
+        empty_body=b"{}",
     )
 
 

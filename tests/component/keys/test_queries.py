@@ -92,3 +92,9 @@ async def test_health_names_the_service_its_process_and_the_last_event_it_holds(
 async def test_health_ignores_fields_it_does_not_know(keys: Keys) -> None:
     reply = await keys.ask(HEALTH, {"probe": "compose"})
     assert reply["result"]["stream_seq"] == 0
+
+
+async def test_health_answers_a_probe_with_an_empty_body(with_key: Keys) -> None:
+    reply = await with_key.ask(HEALTH, b"")
+    assert reply["ok"] is True
+    assert reply["result"]["service"] == "keys"
