@@ -41,13 +41,13 @@ from services.common.projector import Projector
 from services.common.streams import ensure_stream
 from services.common.turn import turn_for
 from services.notifier import projection
-from services.notifier.delivery import Deliverer
 from services.notifier.domain import RetryPolicy, due_at
-from services.notifier.mailer import SmtpTransport
-from services.notifier.publisher import Publisher
+from services.notifier.reminders.delivery import Deliverer
+from services.notifier.reminders.mailer import SmtpTransport
+from services.notifier.reminders.publisher import Publisher
+from services.notifier.reminders.sweep import Sweeper
 from services.notifier.runtime import KEYS_BATCH
 from services.notifier.store import create_schema, keys, notifier_engine
-from services.notifier.sweep import Sweeper
 
 SWEEP_TARGET = 5.0  # seconds for a sweep over 1,000,000 keys (delivery excluded)
 CATCH_UP_TARGET = 0.5  # projector rate / bare pull rate

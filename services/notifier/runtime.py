@@ -16,7 +16,7 @@ from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE, NOTIFY_STREAM
 from services.common.runtime import ServiceRuntime
 from services.notifier import projection
-from services.notifier.publisher import Publisher
+from services.notifier.reminders.publisher import Publisher
 
 log = logging.getLogger("keyledger.notifier")
 BIND_RETRY_SECONDS = 1.0

@@ -14,7 +14,7 @@ from contracts.keys import KEYS_STREAM
 from contracts.notifier import NOTIFY_STREAM
 from services.common.eventlog import Conflict, EventLog
 from services.notifier.domain import Reminder
-from services.notifier.publisher import Publisher
+from services.notifier.reminders.publisher import Publisher
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

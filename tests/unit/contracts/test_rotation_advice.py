@@ -7,11 +7,12 @@ from datetime import UTC, datetime
 from contracts import calendar
 from services.keys import domain as keys_domain
 from services.keys import handlers as keys_handlers
-from services.notifier import messages, publisher, status
+from services.notifier import queries
+from services.notifier.reminders import messages, publisher
 
 
 def test_every_user_of_the_advice_shares_the_one_rule() -> None:
-    users = (keys_domain, keys_handlers, messages, publisher, status)
+    users = (keys_domain, keys_handlers, messages, publisher, queries)
     assert all(user.recommended_rotation is calendar.recommended_rotation for user in users)
 
 

@@ -12,7 +12,7 @@ from contracts.notifier import EVENT_VERSION as NOTIFY_VERSION
 from services.keys.domain import AccountState
 from services.keys.handlers import _envelope, _Request
 from services.notifier.domain import Reminder
-from services.notifier.publisher import Head, envelope
+from services.notifier.reminders.publisher import Head, envelope
 
 NOW = datetime(2026, 3, 31, 12, 30, 15, 123456, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ from services.notifier.domain import (
     reminder_id,
 )
 from services.notifier.folding import fold
-from services.notifier.messages import email, message_id, sidebar_text
+from services.notifier.reminders.messages import email, message_id, sidebar_text
 
 T0 = datetime(2025, 1, 31, 9, 0, tzinfo=UTC)
 KEY = ActiveKey("acme", "key_1", "klk_…x7q2", T0, "carol", "evt-1")

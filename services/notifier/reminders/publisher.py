@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from nats.js import JetStreamContext
+from nats.js import JetStreamContext, api
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -19,10 +19,10 @@ from contracts.envelope import GENESIS_HASH, canonical_json, seal
 from contracts.notifier import EVENT_VERSION, NOTIFY_STREAM, ReminderSent, event_subject
 from contracts.stored import chain_problem
 from services.common import eventlog
-from services.common.eventlog import Conflict, EventLog
+from services.common.eventlog import Conflict, EventLog, Stored
 from services.common.sql import as_utc
-from services.notifier.claims import DELIVERED, to_reminder
 from services.notifier.domain import Reminder
+from services.notifier.reminders.claims import DELIVERED, to_reminder
 from services.notifier.store import reminders
 
 log = logging.getLogger("keyledger.notifier")
@@ -42,6 +42,20 @@ class Head:
 
 
 GENESIS = Head(0, 0, GENESIS_HASH)
+
+
+class Log(Protocol):
+    """What the publisher needs of NOTIFY: services.common.eventlog.EventLog, or a stand-in."""
+
+    def bind(self, js: JetStreamContext) -> None: ...
+
+    async def append(
+        self, subject: str, data: bytes, *, expected_subject_seq: int, msg_id: str
+    ) -> api.PubAck: ...
+
+    async def last(self, subject: str) -> Stored | None: ...
+
+    def read_subject(self, subject: str, after_seq: int) -> AsyncIterator[Stored]: ...
 
 
 def envelope(reminder: Reminder, delivered_at: datetime, head: Head) -> dict[str, Any]:
@@ -79,11 +93,17 @@ class Publisher:
     append that already happened is a duplicate by Nats-Msg-Id (the reminder id)."""
 
     def __init__(
-        self, engine: AsyncEngine, clock: Callable[[], datetime], *, parallel: int = 32
+        self,
+        engine: AsyncEngine,
+        clock: Callable[[], datetime],
+        *,
+        parallel: int = 32,
+        log: Log | None = None,
     ) -> None:
+        """`log`: where events go; None: NOTIFY, usable once `bind` gives it a connection."""
         self._engine, self._clock = engine, clock
-        self._log = EventLog(NOTIFY_STREAM)
-        self._bound = False
+        self._log: Log = log or EventLog(NOTIFY_STREAM)
+        self._bound = log is not None
         self._heads: dict[str, Head] = {}
         self._parallel = asyncio.Semaphore(parallel)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,6 +16,11 @@ from services.notifier.domain import Channel, Reminder
 from services.notifier.store import keys, reminders
 
 CLAIMED, DELIVERED, FAILED, CANCELLED = "claimed", "delivered", "failed", "cancelled"
+
+
+def new_token() -> str:
+    """A lease owner: one per sweep and per sender (36 characters, as lease_owner holds)."""
+    return str(uuid.uuid4())
 
 
 async def count_waiting(conn: AsyncConnection) -> int:

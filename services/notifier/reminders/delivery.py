@@ -4,20 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from services.notifier import claims, messages
-from services.notifier.claims import CANCELLED, DELIVERED, Leased
-from services.notifier.domain import RetryPolicy
-from services.notifier.inbox import post_to_inbox
-from services.notifier.mailer import DeliveryError, Send, Transport
+from services.common.sql import insert_ignore
+from services.notifier.domain import Reminder, RetryPolicy
+from services.notifier.reminders import claims, messages
+from services.notifier.reminders.claims import CANCELLED, DELIVERED, Leased, new_token
+from services.notifier.reminders.mailer import DeliveryError, Send, Transport
+from services.notifier.store import inbox
 
 log = logging.getLogger("keyledger.notifier")
+
+
+async def post_to_inbox(
+    conn: AsyncConnection, token: str, items: Sequence[tuple[Reminder, str, str]], now: datetime
+) -> int:
+    """Sidebar delivery: the inbox rows and the claims' new state commit together."""
+    done = await claims.finish(conn, token, [r.reminder_id for r, _, _ in items], DELIVERED, now)
+    rows = [
+        {
+            "id": r.reminder_id,
+            "user": r.recipient,
+            "account_id": r.account_id,
+            "key_id": r.key_id,
+            "key_hint": r.key_hint,
+            "milestone": r.milestone,
+            "title": title,
+            "message": message,
+            "created_at": now,
+        }
+        for r, title, message in items
+    ]
+    if rows:
+        await conn.execute(insert_ignore(conn, inbox, ["id"]), rows)
+    return done
 
 
 @dataclass
@@ -39,10 +63,11 @@ class Deliverer:
     chunk: int
     clock: Callable[[], datetime]
     senders: int = 1  # SMTP sessions at once; an mbox file takes one writer
+    new_id: Callable[[], str] = new_token  # each sender's lease owner
 
     async def run(self, token: str) -> Outcome:
         outcome = Outcome()
-        tokens = [token] + [str(uuid.uuid4()) for _ in range(self.senders)]
+        tokens = [token] + [self.new_id() for _ in range(self.senders)]
         try:
             await self._sidebar(token, outcome)
             # the sweep's fresh email claims go back to the pool; each sender leases its

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,8 +12,6 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.notifier import SweepResult
-from services.notifier import claims, due
-from services.notifier.delivery import Deliverer
 from services.notifier.domain import (
     ActiveKey,
     Reminder,
@@ -24,7 +21,10 @@ from services.notifier.domain import (
     plan,
     step,
 )
-from services.notifier.publisher import Publisher
+from services.notifier.reminders import claims, due
+from services.notifier.reminders.claims import new_token
+from services.notifier.reminders.delivery import Deliverer
+from services.notifier.reminders.publisher import Publisher
 
 log = logging.getLogger("keyledger.notifier")
 RETRIES = 3
@@ -42,15 +42,16 @@ class Sweeper:
         clock: Callable[[], datetime],
         batch: int,
         lease: timedelta,
+        new_id: Callable[[], str] = new_token,
     ) -> None:
         self._engine, self._deliverer, self._publisher = engine, deliverer, publisher
-        self._clock, self._batch, self._lease = clock, batch, lease
+        self._clock, self._batch, self._lease, self._new_id = clock, batch, lease, new_id
         self._lock = asyncio.Lock()
 
     async def sweep(self, as_of: datetime | None = None) -> SweepResult:
         async with self._lock:
             as_of = as_of or self._clock()
-            token = str(uuid.uuid4())
+            token = self._new_id()
             due_keys, claimed = await self.plan(as_of, token)
             outcome = await self._deliverer.run(token)
             published = await self._publisher.run()

@@ -13,6 +13,8 @@ from typing import Protocol
 
 import aiosmtplib
 
+from services.notifier.settings import NotifierSettings
+
 Send = Callable[[Message], Awaitable[None]]
 LOCK_ATTEMPTS = 200
 
@@ -154,3 +156,20 @@ class MboxTransport:
     def _close(box: mailbox.mbox) -> None:
         box.unlock()
         box.close()
+
+
+def transport_for(settings: NotifierSettings) -> Transport:
+    """The SMTP server the settings name, or the mbox file when they name none."""
+    if settings.outbox is not None:
+        return MboxTransport(settings.outbox)
+    assert settings.smtp_host is not None
+    password = settings.smtp_password.get_secret_value() if settings.smtp_password else None
+    return SmtpTransport(
+        host=settings.smtp_host,
+        port=settings.smtp_port,
+        starttls=settings.smtp_starttls,
+        tls=settings.smtp_tls,
+        user=settings.smtp_user,
+        password=password,
+        timeout=settings.smtp_timeout,
+    )

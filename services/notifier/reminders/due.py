@@ -11,8 +11,8 @@ from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.sql import as_utc, insert_ignore
-from services.notifier.claims import CLAIMED
 from services.notifier.domain import ActiveKey, Person, Reminder
+from services.notifier.reminders.claims import CLAIMED
 from services.notifier.store import keys, people, reminders
 
 IN_CHUNK = 5000  # well below the bound-parameter limits of SQLite and asyncpg

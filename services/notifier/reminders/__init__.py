@@ -1,0 +1,1 @@
+"""The reminder machinery: plan due milestones into claims, deliver them, publish ReminderSent."""
