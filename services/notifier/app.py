@@ -133,7 +133,10 @@ def _serve(broker: NatsBroker, queries: Queries, commands: Commands) -> None:
         broker, query_subject("reminders"), RemindersQuery, queries.reminders, queue=q,
         name="reminders",
     )  # fmt: skip
-    serve(broker, query_subject("health"), HealthQuery, queries.health, queue=q, name="health")
+    serve(
+        broker, query_subject("health"), HealthQuery, queries.health, queue=q, name="health",
+        empty_body=b"{}",  # probes send nothing
+    )  # fmt: skip
     serve(
         broker, command_subject("mark_read"), MarkRead, commands.mark_read, queue=q,
         name="mark_read",

@@ -39,8 +39,12 @@ async def test_an_empty_body_is_an_invalid_request(notifier: Notifier, subject: 
     assert (await notifier.error(subject, b""))["code"] == "invalid_request"
 
 
-async def test_an_empty_body_to_health_is_an_invalid_request(notifier: Notifier) -> None:
-    assert (await notifier.error("notify.query.health", b""))["code"] == "invalid_request"
+async def test_health_answers_a_probe_with_an_empty_body(notifier: Notifier) -> None:
+    assert (await notifier.ask("notify.query.health", b""))["result"]["service"] == "notifier"
+
+
+async def test_a_body_that_is_not_json_to_health_is_an_invalid_request(notifier: Notifier) -> None:
+    assert (await notifier.error("notify.query.health", b"{no"))["code"] == "invalid_request"
 
 
 @SUBJECTS
