@@ -15,8 +15,8 @@ from typing import Self
 
 import asyncpg
 
-from keyledger.natsconfig import render_config
-from keyledger.natsserver import (
+from keyledger.deploy.config import render_config
+from keyledger.local.server import (
     free_port,
     log_tail,
     nats_server_binary,

@@ -35,7 +35,7 @@ from sqlalchemy import func, select
 from contracts.calendar import add_months
 from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
 from contracts.keys import KEYS_STREAM, event_subject
-from keyledger.natsserver import NatsServer, free_port
+from keyledger.local.server import NatsServer, free_port
 from services.common.micros import to_micros
 from services.common.projector import Projector
 from services.common.streams import ensure_stream

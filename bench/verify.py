@@ -32,7 +32,7 @@ from verify_report import progress, report
 from contracts import replies
 from contracts.envelope import canonical_json
 from contracts.keys import VERIFY_SUBJECT, VerifyResult
-from keyledger.natsserver import NatsServer
+from keyledger.local.server import NatsServer
 from services.keys.registry import Registry
 from services.keys.verify import verify_reply
 

@@ -18,7 +18,7 @@ from verify_report import COLD_START_TARGET, progress
 from contracts import keyformat
 from contracts.envelope import canonical_json
 from contracts.keys import KEYS_STREAM, VERIFY_SUBJECT
-from keyledger.natsserver import NatsServer
+from keyledger.local.server import NatsServer
 from services.keys.registry import Registry
 
 if TYPE_CHECKING:

@@ -18,8 +18,8 @@ from verify_events import Account, build_block
 from verify_report import progress
 
 from contracts.keys import KEYS_STREAM
-from keyledger.natsconfig import render_config
-from keyledger.natsserver import (
+from keyledger.deploy.config import render_config
+from keyledger.local.server import (
     NatsServer,
     free_port,
     log_tail,

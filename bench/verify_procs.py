@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from verify_report import progress
 
 from contracts.keys import KEYS_STREAM
-from keyledger.natsserver import log_tail, parent_death_preexec
+from keyledger.local.server import log_tail, parent_death_preexec
 from services.keys.vault import new_master_key
 
 ROOT = Path(__file__).resolve().parent.parent

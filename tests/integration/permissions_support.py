@@ -21,9 +21,9 @@ from contracts.connection import credentials_file, inbox_prefix, read_credential
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import NOTIFY_STREAM
 from keyledger.cli import app
-from keyledger.natsaccounts import render_accounts
-from keyledger.natsauth import CALLS, KEYS, NOTIFY, ensure_credentials
-from keyledger.natsserver import NatsServer
+from keyledger.deploy.accounts import render_accounts
+from keyledger.deploy.permissions import CALLS, KEYS, NOTIFY, ensure_credentials
+from keyledger.local.server import NatsServer
 from services.common.streams import ensure_stream
 from tests.integration.up_process import up_dev
 

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from contracts.connection import credentials_file
 from keyledger.cli import app
-from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API
+from keyledger.deploy.permissions import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API
 from tests.integration import permissions_support
 from tests.integration.permissions_support import System, a_call, connect, snapshot, unchanged
 

@@ -8,9 +8,9 @@ import nats
 import pytest
 
 from contracts.connection import options
-from keyledger.natsauth import ensure_credentials
-from keyledger.natsserver import NatsServer
-from keyledger.up_nats import adopt_single_account_store, current_authorization
+from keyledger.deploy.permissions import ensure_credentials
+from keyledger.local.nats import adopt_single_account_store, current_authorization
+from keyledger.local.server import NatsServer
 
 pytestmark = pytest.mark.nats
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from contracts import keyformat
 from contracts.calendar import add_months
 from keyledger.cli import app
-from keyledger.natsserver import free_port
+from keyledger.local.server import free_port
 from tests.integration import cli_support
 from tests.integration.cli_support import ENTRY_POINT, Cli, field
 

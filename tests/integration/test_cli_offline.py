@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from keyledger.audit.schemas import SCHEMAS
 from keyledger.cli import app
-from keyledger.cli_time import parse_duration
+from keyledger.cli.times import parse_duration
 from keyledger.client import Unreachable, discover_nats_url
-from keyledger.schemas import SCHEMAS
 from tests.integration import cli_support
 
 # fixtures, bound by name so pytest finds them in this module
@@ -91,7 +91,7 @@ def test_up_hands_its_options_to_run_up(monkeypatch: pytest.MonkeyPatch, tmp_pat
         seen.update(options)
         return 7
 
-    monkeypatch.setattr("keyledger.up.run_up", fake_run_up)
+    monkeypatch.setattr("keyledger.local.up.run_up", fake_run_up)
     args = [
         "up",
         "--data-dir",
@@ -124,7 +124,7 @@ def test_cluster_up_hands_its_options_to_run_up(
         seen.update(options)
         return 0
 
-    monkeypatch.setattr("keyledger.up.run_up", fake_run_up)
+    monkeypatch.setattr("keyledger.local.up.run_up", fake_run_up)
     args = ["cluster", "up", "--nodes", "5", "--replicas", "2", "--data-dir", str(tmp_path)]
     assert CliRunner().invoke(app, args).exit_code == 0
     assert seen == {

@@ -10,7 +10,7 @@ import pytest
 from nats.js import api
 
 from contracts.envelope import canonical_json
-from keyledger.replay import read_stream
+from keyledger.audit.replay import read_stream
 from tests.integration import cli_support
 from tests.integration.cli_support import Cli
 

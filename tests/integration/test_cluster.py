@@ -23,8 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
 from contracts.keys import KEYS_STREAM
-from keyledger.natscluster import NatsCluster
-from keyledger.replay import read_stream, verify_chain
+from keyledger.audit.replay import read_stream, verify_chain
+from keyledger.local.cluster import NatsCluster
 from services.calllog.app import create_app as create_calllog
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
@@ -106,7 +106,7 @@ async def gateway_traffic(nc: Client, load: Load) -> None:
 async def publish_call(js: Any, load: Load, call: CallRecorded) -> None:
     data = call.model_dump_json().encode()
     deadline = asyncio.get_running_loop().time() + FAILOVER_BUDGET
-    # a gateway keeps the record and retries (keyledger.callbuffer)
+    # a gateway keeps the record and retries (keyledger.gateway.buffer)
     while asyncio.get_running_loop().time() < deadline:
         try:
             await js.publish(

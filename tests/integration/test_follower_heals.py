@@ -16,7 +16,7 @@ from nats.aio.client import Client
 
 from contracts.keys import KEYS_STREAM
 from keyledger.client import KeyledgerClient, Refused, Unreachable
-from keyledger.natsserver import NatsServer
+from keyledger.local.server import NatsServer
 from services.keys.vault import new_master_key
 from tests.plugins.db import pg_database
 from tests.plugins.replicas import SPECS, Replica, Replicas, health, wait_serving

@@ -26,7 +26,7 @@ from contracts.envelope import GENESIS_HASH, chain_hash
 from contracts.keys import KEYS_STREAM, event_subject
 from contracts.notifier import NOTIFY_STREAM
 from contracts.notifier import event_subject as notify_subject
-from keyledger.replay import read_messages
+from keyledger.audit.replay import read_messages
 from services.keys.settings import KeysSettings
 from services.notifier.settings import NotifierSettings
 from tests.plugins.keys import Request, running

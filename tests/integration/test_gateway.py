@@ -17,9 +17,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
-from keyledger import example_gateway
 from keyledger.gateway import Gateway, KeyledgerMiddleware
-from keyledger.natsserver import NatsServer
+from keyledger.gateway import example as example_gateway
+from keyledger.local.server import NatsServer
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.common.sql import make_engine

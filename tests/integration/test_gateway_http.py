@@ -15,8 +15,8 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from keyledger.gateway_http import HeadTimeoutProtocol
-from keyledger.up_gateway import gateway_command
+from keyledger.gateway.protocol import HeadTimeoutProtocol
+from keyledger.local.gateway import gateway_command
 
 HEAD_TIMEOUT = 1.0
 SLOW_CLIENTS = 40
@@ -115,4 +115,4 @@ async def test_a_silent_connection_is_closed_and_kept_alive_ones_get_a_fresh_dea
 
 def test_keyledger_up_runs_the_example_gateway_with_the_head_timeout() -> None:
     command = gateway_command(8000)
-    assert command[command.index("--http") + 1] == "keyledger.gateway_http:HeadTimeoutProtocol"
+    assert command[command.index("--http") + 1] == "keyledger.gateway.protocol:HeadTimeoutProtocol"

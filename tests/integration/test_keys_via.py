@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client
 
 from contracts.accounts import FRONTENDS, REQUEST_INFO_HEADER, SERVICES
-from keyledger.natsserver import NatsServer
+from keyledger.local.server import NatsServer
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.integration.test_keys_concurrency import stored_events

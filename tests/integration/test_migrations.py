@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
 from keyledger.cli import app
-from keyledger.cli_migrate import migration_specs
+from keyledger.cli.migrate import migration_specs
 from services.calllog import store as calllog_store
 from services.common.migrate import (
     MigrationSpec,

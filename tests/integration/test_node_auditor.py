@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 
 from contracts.connection import credentials_file
-from keyledger.auditcopy import ensure_copies
-from keyledger.replay import read_stream
+from keyledger.audit.replay import read_stream
+from keyledger.deploy.auditcopy import ensure_copies
 from tests.integration import permissions_support
 from tests.integration.permissions_support import System, connect
 

@@ -11,7 +11,7 @@ import pytest
 from faststream import TestApp
 
 from contracts.calendar import add_months
-from keyledger.cli_time import parse_as_of
+from keyledger.cli.times import parse_as_of
 from services.notifier.app import create_app
 from tests.integration import cli_support
 from tests.integration.cli_support import Cli

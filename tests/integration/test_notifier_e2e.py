@@ -11,7 +11,7 @@ import pytest
 
 from contracts.calendar import add_months
 from contracts.envelope import GENESIS_HASH, chain_hash
-from keyledger.replay import read_stream
+from keyledger.audit.replay import read_stream
 from tests.plugins.keys import Request
 from tests.plugins.notifier import Notify, sqlite_only
 from tests.plugins.smtp import SmtpSink

@@ -13,7 +13,7 @@ import pytest
 from nats.aio.client import Client
 
 from contracts.calendar import add_months
-from keyledger.replay import read_stream
+from keyledger.audit.replay import read_stream
 from services.notifier.settings import NotifierSettings
 from tests.plugins.keys import Request
 from tests.plugins.notifier import (

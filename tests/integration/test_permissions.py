@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from contracts.connection import credentials_file, read_credentials
-from keyledger.auditcopy import ensure_copies
 from keyledger.client import KeyledgerClient
-from keyledger.natsauth import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API
+from keyledger.deploy.auditcopy import ensure_copies
+from keyledger.deploy.permissions import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API
 from tests.integration import permissions_support
 from tests.integration.permissions_support import (
     STREAMS,

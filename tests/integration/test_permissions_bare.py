@@ -12,11 +12,11 @@ from nats.js.errors import NotFoundError
 
 from contracts.calllog import CALLS_STREAM
 from contracts.notifier import NOTIFY_STREAM
-from keyledger.auditcopy import CopyMismatch, ensure_copies
-from keyledger.natsaccounts import render_accounts
-from keyledger.natsauth import CALLS, KEYS, NOTIFY, ORIGIN_API, ensure_credentials
-from keyledger.natsserver import NatsServer
-from keyledger.replay import read_stream
+from keyledger.audit.replay import read_stream
+from keyledger.deploy.accounts import render_accounts
+from keyledger.deploy.auditcopy import CopyMismatch, ensure_copies
+from keyledger.deploy.permissions import CALLS, KEYS, NOTIFY, ORIGIN_API, ensure_credentials
+from keyledger.local.server import NatsServer
 from services.common.streams import ensure_stream
 from tests.integration import permissions_support
 from tests.integration.permissions_support import System, connect

@@ -21,9 +21,9 @@ from sqlalchemy import func, select
 from contracts.calendar import add_months
 from contracts.calllog import CALLS_STREAM
 from contracts.keys import KEYS_STREAM, event_subject
+from keyledger.audit.replay import read_stream, verify_chain
 from keyledger.client import KeyledgerClient, Unreachable
-from keyledger.natsserver import NatsServer
-from keyledger.replay import read_stream, verify_chain
+from keyledger.local.server import NatsServer
 from services.calllog.store import calls
 from services.common.sql import make_engine
 from services.keys.vault import new_master_key

@@ -19,10 +19,10 @@ import nats
 import nats.errors
 import pytest
 
-from keyledger.natsauth import IDENTITIES
-from keyledger.natsserver import NatsServer
-from keyledger.up import ServiceSpec, run_up
-from keyledger.up_state import read_state
+from keyledger.deploy.permissions import IDENTITIES
+from keyledger.local.server import NatsServer
+from keyledger.local.state import read_state
+from keyledger.local.up import ServiceSpec, run_up
 
 pytestmark = pytest.mark.nats
 
@@ -31,8 +31,8 @@ FAKE_FACTORY = "tests.integration.fake_service:create_app"
 SCRIPT = """
 import sys
 from pathlib import Path
-from keyledger.up import ServiceSpec, run_up
-from keyledger.up_state import read_state
+from keyledger.local.up import ServiceSpec, run_up
+from keyledger.local.state import read_state
 # admin: no least-privileged identity may serve the fake's subject
 fake = ServiceSpec("fake", sys.argv[2], "fake.query.health", "fake.db", identity="admin")
 data_dir, nats_url = Path(sys.argv[1]), sys.argv[3] or None
@@ -355,7 +355,7 @@ def test_nats_port_in_use_exits_1(
 
 
 def test_service_spec_table_has_keys() -> None:
-    from keyledger.up import SERVICES
+    from keyledger.local.up import SERVICES
 
     assert SERVICES[0] == ServiceSpec(
         "keys", "services.keys.app:create_app", "keys.query.health", "keys.db"

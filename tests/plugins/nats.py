@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from keyledger.natsserver import NatsServer
+from keyledger.local.server import NatsServer
 from services.common import eventlog
 
 

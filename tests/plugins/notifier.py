@@ -20,7 +20,7 @@ from nats.aio.client import Client
 
 from contracts.calendar import add_months
 from contracts.keys import KEYS_STREAM
-from keyledger.natsserver import log_tail
+from keyledger.local.server import log_tail
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
 from tests.plugins.smtp import SmtpSink

@@ -15,8 +15,8 @@ from typing import Any
 import nats.errors
 from nats.aio.client import Client
 
-from keyledger.natsserver import log_tail, parent_death_preexec
-from keyledger.up import SERVICES, ServiceSpec
+from keyledger.local.server import log_tail, parent_death_preexec
+from keyledger.local.up import SERVICES, ServiceSpec
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS: dict[str, ServiceSpec] = {spec.name: spec for spec in SERVICES}

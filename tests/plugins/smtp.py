@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from keyledger.natsserver import free_port
+from keyledger.local.server import free_port
 
 
 class SmtpSink:

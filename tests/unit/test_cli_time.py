@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.calendar import add_months
-from keyledger.cli_time import parse_as_of, parse_duration, parse_grace, parse_since
+from keyledger.cli.times import parse_as_of, parse_duration, parse_grace, parse_since
 
 NOW = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 

@@ -18,7 +18,7 @@ def test_services_common_loads_no_service() -> None:
 
 
 def test_each_service_declares_its_own_migration_spec() -> None:
-    from keyledger.cli_migrate import migration_specs
+    from keyledger.cli.migrate import migration_specs
 
     specs = migration_specs()
     assert list(specs) == ["keys", "notifier", "calllog"]  # the order `keyledger migrate` runs

@@ -15,9 +15,9 @@ import yaml
 from pydantic_settings import BaseSettings
 
 from keyledger.cli import app as cli_app
-from keyledger.compose import CONFIG_FILE, NODES, env_file, nats_config, password_var
-from keyledger.natsauth import IDENTITIES
-from keyledger.natsserver import nats_server_binary
+from keyledger.deploy.compose import CONFIG_FILE, NODES, env_file, nats_config, password_var
+from keyledger.deploy.permissions import IDENTITIES
+from keyledger.local.server import nats_server_binary
 from services.calllog.settings import CallLogSettings
 from services.keys.settings import KeysSettings
 from services.notifier.settings import NotifierSettings

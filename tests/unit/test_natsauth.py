@@ -11,11 +11,11 @@ from pydantic import SecretStr
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from contracts.connection import Credentials, CredentialsError
 from contracts.keys import AUDIT_DURABLE
-from keyledger import natsauth
 from keyledger.client import Unreachable, discover_credentials
-from keyledger.natsaccounts import render_accounts
-from keyledger.natsauth import DESTRUCTIVE, IDENTITIES, ensure_credentials, grants
-from keyledger.natsconfig import Var
+from keyledger.deploy import permissions
+from keyledger.deploy.accounts import render_accounts
+from keyledger.deploy.config import Var
+from keyledger.deploy.permissions import DESTRUCTIVE, IDENTITIES, ensure_credentials, grants
 from services.common.connect import credentials
 from services.common.inboxes import answerable
 from services.keys.projection import PROJECTION
@@ -115,7 +115,7 @@ def test_the_block_names_every_user_and_passwords_may_come_from_the_environment(
 @pytest.mark.parametrize("identity", [*IDENTITIES, "bob"])
 def test_each_identity_lives_in_its_account(identity: str) -> None:
     block = render_accounts({i: "pw" for i in [*IDENTITIES, "bob"]})
-    account = natsauth.account_of(identity)
+    account = permissions.account_of(identity)
     assert f'user: "{identity}"' in _account_block(block, account)
     others = [a for a in (SERVICES, GATEWAYS, FRONTENDS, AUDITORS) if a != account]
     assert all(f'user: "{identity}"' not in _account_block(block, a) for a in others)
@@ -134,30 +134,30 @@ def test_requests_cross_with_the_requester_named_and_only_where_imported() -> No
     assert "share" not in auditors
     assert "keys." not in auditors
     # the auditors reach the services' JetStream API only under a prefix of their own
-    assert auditors.count(f'to: "{natsauth.ORIGIN_API}.') == 6
+    assert auditors.count(f'to: "{permissions.ORIGIN_API}.') == 6
     assert "jetstream" not in gateways + frontends
 
 
 def test_operators_get_their_own_inbox_and_names_that_cannot_clash() -> None:
-    bob = natsauth.grant_of("bob")
+    bob = permissions.grant_of("bob")
     assert bob is not None
     assert bob.subscribe == ("_INBOX_bob.>",)
-    assert bob.publish == natsauth.operator_grant("cli").publish
+    assert bob.publish == permissions.operator_grant("cli").publish
     for name in ("keys", "admin", "auditor", "Bob", "a.b", "x>", "*", "", "-a", "a" * 33):
-        assert not natsauth.is_operator(name), name
-    assert natsauth.is_operator("cli")
-    assert natsauth.is_operator("ops-1_x")
+        assert not permissions.is_operator(name), name
+    assert permissions.is_operator("cli")
+    assert permissions.is_operator("ops-1_x")
 
 
 def test_new_operators_are_found_in_the_data_dir(tmp_path: Path) -> None:
-    made = natsauth.make_credentials(tmp_path, "bob")
-    assert natsauth.operators(tmp_path) == ["bob"]
+    made = permissions.make_credentials(tmp_path, "bob")
+    assert permissions.operators(tmp_path) == ["bob"]
     found = ensure_credentials(tmp_path)
     assert found["bob"] == made
     assert set(found) == {*IDENTITIES, "bob"}
-    assert natsauth.operators(tmp_path) == ["bob", "cli"]
+    assert permissions.operators(tmp_path) == ["bob", "cli"]
     with pytest.raises(FileExistsError):
-        natsauth.make_credentials(tmp_path, "bob")
+        permissions.make_credentials(tmp_path, "bob")
 
 
 def test_credentials_are_made_once_private_and_kept(tmp_path: Path) -> None:

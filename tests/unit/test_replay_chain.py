@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from contracts.envelope import GENESIS_HASH, canonical_json, chain_hash
-from keyledger.replay import ChainChecker, Finding, Problem, verify_chain
+from keyledger.audit.replay import ChainChecker, Finding, Problem, verify_chain
 
 Raw = dict[str, Any]
 

@@ -7,9 +7,9 @@ import json
 import pytest
 import typer
 
-from keyledger.cli_common import Target
-from keyledger.replay import Finding, Problem
-from keyledger.replay_cli import EXIT_CHAIN_BROKEN, EXIT_FOREIGN, Outcome, report
+from keyledger.audit.replay import Finding, Problem
+from keyledger.cli.common import Target
+from keyledger.cli.replay import EXIT_CHAIN_BROKEN, EXIT_FOREIGN, Outcome, report
 
 FOREIGN = Finding(4, "keys.events.victim", "not JSON")
 BROKEN = Problem(7, "acme", 3, "hash 1234 does not match the content: the event was altered")

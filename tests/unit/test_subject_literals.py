@@ -27,21 +27,25 @@ def _docstrings(tree: ast.Module) -> set[int]:
     return found
 
 
+def scanned() -> list[Path]:
+    """Every module of the scanned folders, subfolders included."""
+    return [path for folder in SCANNED for path in sorted((ROOT / folder).rglob("*.py"))]
+
+
 def offenders() -> list[str]:
     found: list[str] = []
-    for folder in SCANNED:
-        for path in sorted((ROOT / folder).rglob("*.py")):
-            tree = ast.parse(path.read_text(), filename=str(path))
-            skip = _docstrings(tree)
-            for node in ast.walk(tree):
-                if (
-                    isinstance(node, ast.Constant)
-                    and isinstance(node.value, str)
-                    and id(node) not in skip
-                    and LOOKS_OURS.search(node.value)
-                ):
-                    where = path.relative_to(ROOT)
-                    found.append(f"{where}:{node.lineno}: {node.value!r}")
+    for path in scanned():
+        tree = ast.parse(path.read_text(), filename=str(path))
+        skip = _docstrings(tree)
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Constant)
+                and isinstance(node.value, str)
+                and id(node) not in skip
+                and LOOKS_OURS.search(node.value)
+            ):
+                where = path.relative_to(ROOT)
+                found.append(f"{where}:{node.lineno}: {node.value!r}")
     return found
 
 
@@ -56,3 +60,9 @@ def test_the_scan_sees_literals() -> None:
     hits = {s for s in strings if isinstance(s, str) and LOOKS_OURS.search(s)}
     assert hits == {"keys.events.>", "calls.query.", "keys-audit"}
     assert any((ROOT / folder).is_dir() for folder in SCANNED)
+
+
+def test_the_scan_reaches_into_subfolders() -> None:
+    folders = {path.parent.relative_to(ROOT).as_posix() for path in scanned()}
+    wings = ("cli", "client", "gateway", "local", "deploy", "audit")
+    assert {f"keyledger/{wing}" for wing in wings} <= folders

@@ -2,7 +2,7 @@
 
 import signal
 
-from keyledger.up_restart import MAX_DELAY, Restarts, exit_status
+from keyledger.local.restart import MAX_DELAY, Restarts, exit_status
 
 
 def test_backoff_doubles_from_half_a_second_up_to_the_cap() -> None:

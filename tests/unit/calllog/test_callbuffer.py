@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from contracts.calllog import CallRecorded
-from keyledger.callbuffer import CallBuffer
 from keyledger.gateway import AmbiguousKey, presented_key
+from keyledger.gateway.buffer import CallBuffer
 
 
 def calls(count: int) -> list[CallRecorded]:

@@ -10,8 +10,8 @@ from contracts.accounts import REQUEST_INFO_HEADER
 from contracts.envelope import Via
 from contracts.keys import RevealKey, RotateKey
 from contracts.replies import ErrorCode
-from keyledger.cli_audit import _audit_line
-from keyledger.replay_cli import event_line
+from keyledger.cli.audit import _audit_line
+from keyledger.cli.replay import event_line
 from services.common.errors import Refused
 from services.common.requests import parse
 from services.keys.via import via_of

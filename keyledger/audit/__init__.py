@@ -1,0 +1,1 @@
+"""Audit: read a stream and verify its hash chains; export the message contracts."""

@@ -1,0 +1,1 @@
+"""Deployment: NATS identities and permissions, accounts, the server config, compose."""
