@@ -16,9 +16,10 @@ from contracts.calllog import CallRecorded
 from keyledger.cli import app
 from services.calllog.app import create_app
 from services.calllog.settings import CallLogSettings
+from tests.fakes.calllog import a_call
 from tests.integration import cli_support
 from tests.integration.cli_support import Cli, field
-from tests.plugins.calllog import a_call, ingested, publish
+from tests.plugins.calllog import ingested, publish
 
 pytestmark = pytest.mark.nats
 

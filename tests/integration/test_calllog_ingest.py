@@ -15,9 +15,8 @@ from services.calllog.retention import delete_expired
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.common.sql import make_engine
+from tests.fakes.calllog import Clock, a_call
 from tests.plugins.calllog import (
-    Clock,
-    a_call,
     calllog_running,
     ingested,
     listed,

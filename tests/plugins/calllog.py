@@ -6,9 +6,8 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
-from uuid import uuid4
 
 import pytest
 from faststream import TestApp
@@ -17,25 +16,10 @@ from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from contracts.calllog import CallRecorded, query_subject, recorded_subject
-from services.calllog.app import create_app
+from services.calllog.app import Deps, create_app
 from services.calllog.settings import CallLogSettings
-
-
-class Clock:
-    """Injected time: fixed until a test moves it; `Clock(None)` follows the real time."""
-
-    def __init__(self, now: datetime | None) -> None:
-        self.fixed = now
-
-    @property
-    def now(self) -> datetime:
-        return self.fixed or datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.fixed = self.now + timedelta(seconds=seconds)
+from tests.fakes.calllog import Clock
+from tests.fakes.calllog import a_call as a_call  # other tests import it from here
 
 
 @pytest.fixture
@@ -51,7 +35,7 @@ def calllog_settings(nats_url: str, db_url: str) -> CallLogSettings:
 
 @asynccontextmanager
 async def calllog_running(settings: CallLogSettings, clock: Clock) -> AsyncIterator[None]:
-    async with TestApp(create_app(settings, clock=clock)):
+    async with TestApp(create_app(settings, Deps(clock=clock))):
         yield
 
 
@@ -61,23 +45,6 @@ async def calllog_service(
 ) -> AsyncIterator[CallLogSettings]:
     async with calllog_running(calllog_settings, clock):
         yield calllog_settings
-
-
-def a_call(account_id: str, ts: datetime, **fields: Any) -> CallRecorded:
-    """A call record with sensible defaults; ids are random per call."""
-    values: dict[str, Any] = {
-        "call_id": uuid4().hex,
-        "account_id": account_id,
-        "key_id": "key_1",
-        "ts": ts,
-        "method": "GET",
-        "path": "/v1/ping",
-        "status": 200,
-        "duration_ms": 1.5,
-        "caller_ip": "127.0.0.1",
-        "user_agent": "pytest",
-    }
-    return CallRecorded(**(values | fields))
 
 
 async def publish(nc: Client, *calls: CallRecorded, msg_id: bool = True) -> int:

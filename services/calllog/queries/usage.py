@@ -1,4 +1,4 @@
-"""Read side of the call log: stats and last use, always inside the last 7 days."""
+"""calls.query.stats and calls.query.last_used: counts and last use, inside the last 7 days."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The hot query, calls.query.list: newest first, keyset paging, inside the last 7 days."""
+"""calls.query.list, the hot query: newest first, keyset paging, inside the last 7 days."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from services.calllog.domain import (
     status_range,
 )
 from services.calllog.store import calls as t
+from services.common.requests import parse, respond
 
 _COLUMNS = [t.c[name] for name in ("call_id", "key_id", "ts_us", "method", "path", "status")]
 _COLUMNS += [t.c.duration_ms, t.c.caller_ip, t.c.user_agent]  # in the order _entry takes
@@ -66,6 +67,16 @@ def _compiled(dialect: Dialect, shape: Shape) -> Compiled:
         found = (str(compiled), itemgetter(*(compiled.positiontup or ())), literals)
         _COMPILED[(dialect.name, shape)] = found
     return found
+
+
+async def answer_list(
+    engine: AsyncEngine, body: bytes, now: datetime, retention_seconds: float
+) -> bytes:
+    """The reply to one calls.query.list request body, a refusal or a failure included: what
+    the bare responder sends back (it takes bytes, not a model, and never raises)."""
+    return await respond(
+        "list", lambda: list_calls(engine, parse(ListCalls, body), now, retention_seconds)
+    )
 
 
 async def list_calls(
