@@ -10,7 +10,6 @@ import orjson
 import pytest
 from faststream import FastStream
 from faststream.nats import NatsBroker, TestNatsBroker
-from faststream.nats.testing import build_message
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import RETENTION_SECONDS
@@ -48,18 +47,12 @@ def app(settings: CallLogSettings, engine: AsyncEngine, clock: Clock) -> FastStr
 @pytest.fixture
 async def ask(app: FastStream) -> AsyncIterator[Ask]:
     """Request a FastStream-served subject; the decoded reply."""
-    broker = app.broker
-    assert isinstance(broker, NatsBroker)
-    async with TestNatsBroker(broker):
-        yield lambda subject, body: _ask(broker, subject, body)
+    # requests go out from a client broker: the app's own broker answers inboxes only
+    # (services.common.inboxes), and a test request carries no inbox to answer
+    async with TestNatsBroker(NatsBroker(), app.broker) as (client, _):
 
+        async def ask(subject: str, body: bytes) -> dict[str, Any]:
+            reply = await client.request(body, subject)
+            return dict(orjson.loads(reply.body))
 
-async def _ask(broker: NatsBroker, subject: str, body: bytes) -> dict[str, Any]:
-    """The request handed to the subject's subscriber as a server would, with an inbox as
-    its reply subject. `TestNatsBroker.request` sends the request itself through the
-    broker's publish middlewares, and InboxRepliesOnly drops any publish to a non-inbox
-    subject, the request's too; the reply here goes through it as in production."""
-    (subscriber,) = [s for s in broker.subscribers if s.subject.template == subject]
-    message = await build_message(body, subject, reply_to="_INBOX.component")
-    answer = await subscriber.process_message(message)
-    return dict(orjson.loads(answer.body))
+        yield ask
