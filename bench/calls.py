@@ -18,22 +18,18 @@ import json
 import os
 import random
 import sqlite3
-import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import nats
 from calls_support import Server, percentile, pg_database, run_service, say
-from nats.aio.client import Client
 from nats.js import api
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE, CallRecorded, recorded_subject
 from services.calllog.domain import call_row, to_us
@@ -42,6 +38,13 @@ from services.calllog.store import calls, create_schema, metadata, tracking
 from services.common.pull import BatchPull
 from services.common.sql import make_engine
 from services.common.streams import ensure_stream
+
+if TYPE_CHECKING:
+    import subprocess
+    from collections.abc import Iterator
+
+    from nats.aio.client import Client
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = CallLogSettings().calls_ingest_batch  # rows per transaction, as the service runs

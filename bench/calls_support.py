@@ -8,10 +8,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import asyncpg
 
@@ -22,6 +21,9 @@ from keyledger.local.server import (
     nats_server_binary,
     parent_death_preexec,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 SYNC_LINE = "  sync_interval: always\n"
 

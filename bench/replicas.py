@@ -18,23 +18,26 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 from calls_support import Server, percentile, pg_database, run_service, say
-from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.js import api
 
 from contracts.keys import KEYS_STREAM
 from keyledger.client import KeyledgerClient
 from services.common.streams import stream_sequence
 from services.keys.vault import new_master_key
+
+if TYPE_CHECKING:
+    import subprocess
+
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"

@@ -7,11 +7,10 @@ import asyncio
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from verify_cold import phase_cold_start
 from verify_inproc import bench_verify, check_registry, fold
@@ -33,8 +32,12 @@ from contracts import replies
 from contracts.envelope import canonical_json
 from contracts.keys import VERIFY_SUBJECT, VerifyResult
 from keyledger.local.server import NatsServer
-from services.keys.registry import Registry
 from services.keys.verify import verify_reply
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from services.keys.registry import Registry
 
 
 @dataclass

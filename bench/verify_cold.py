@@ -7,7 +7,6 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from verify_inproc import apply_all, check_registry, fold
 from verify_populate import populate, start_server
@@ -19,10 +18,12 @@ from contracts import keyformat
 from contracts.envelope import canonical_json
 from contracts.keys import KEYS_STREAM, VERIFY_SUBJECT
 from keyledger.local.server import NatsServer
-from services.keys.registry import Registry
 
 if TYPE_CHECKING:
+    from nats.aio.msg import Msg
     from verify import Options
+
+    from services.keys.registry import Registry
 
 
 async def ordered_read(js: JetStreamContext, total: int, limit: float, *, keep: bool) -> Any:

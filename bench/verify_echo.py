@@ -6,9 +6,12 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from typing import TYPE_CHECKING
 
 import nats
-from nats.aio.msg import Msg
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
 
 SUBJECT = "bench.echo"
 QUEUE = "q"

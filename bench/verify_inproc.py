@@ -9,13 +9,11 @@ import random
 import re
 import time
 import zlib
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import TypeAdapter
-from verify_events import Account
 
 from contracts import keyformat, replies
 from contracts.envelope import canonical_json
@@ -23,6 +21,11 @@ from contracts.keys import AccountEvent, VerifyResult
 from services.keys import registry as registry_module
 from services.keys.registry import Registry
 from services.keys.verify import verify_reply
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from verify_events import Account
 
 
 def timed_passes(work: Callable[[], int], seconds: float, max_passes: int = 10_000) -> float:

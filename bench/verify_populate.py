@@ -7,10 +7,8 @@ import multiprocessing
 import subprocess
 import time
 from collections import deque
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nats
@@ -33,6 +31,9 @@ except ImportError:  # the layout before ensure_stream moved to services/common
     from services.keys.eventstore import ensure_stream  # type: ignore[attr-defined,no-redef]
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
     from verify import Options
 
 PUBLISH_CHUNK = 1000

@@ -7,19 +7,23 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nats
-from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
-from nats.js import JetStreamContext
 from verify_report import progress
 
 from contracts.keys import KEYS_STREAM
 from keyledger.local.server import log_tail, parent_death_preexec
 from services.keys.vault import new_master_key
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from nats.aio.client import Client
+    from nats.js import JetStreamContext
 
 ROOT = Path(__file__).resolve().parent.parent
 ECHO_SCRIPT = Path(__file__).resolve().parent / "verify_echo.py"

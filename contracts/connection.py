@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 # the settings every keyledger process reads, and where `keyledger up` leaves them
 URL_VAR, DATA_DIR_VAR = "KEYLEDGER_NATS_URL", "KEYLEDGER_DATA_DIR"

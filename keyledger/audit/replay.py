@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats.errors
-from nats.aio.client import Client
 from nats.js import api
 from nats.js.errors import NotFoundError
 
 from contracts.envelope import GENESIS_HASH, chain_hash
 from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.stored import envelope_problem
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+
+    from nats.aio.client import Client
 
 DEFAULT_SUBJECT = ALL_EVENTS
 READ_TIMEOUT = 10.0

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any
 
 from contracts import calllog, keys, notifier, replies
 from contracts.envelope import Envelope
 from contracts.keys import VERIFY_SUBJECT, command_subject, event_subject, query_subject
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from pydantic import BaseModel
 
 EVENTS_SUBJECT = event_subject("<account_id>")
 

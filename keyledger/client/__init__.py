@@ -6,14 +6,11 @@ import asyncio
 import json
 import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 from uuid import uuid4
 
 import nats
 import nats.errors
-from nats.aio.client import Client
 
 from contracts import keyformat
 from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
@@ -33,6 +30,12 @@ from contracts.envelope import canonical_json
 from contracts.keys import VERIFY_SUBJECT, command_subject, query_subject
 from keyledger.client.calls import CallsClient
 from keyledger.client.notifier import NotifierClient
+
+if TYPE_CHECKING:
+    from pathlib import Path
+    from types import TracebackType
+
+    from nats.aio.client import Client
 
 DEFAULT_TIMEOUT = 5.0
 

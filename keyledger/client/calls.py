@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts.calllog import query_subject
-from keyledger.client.notifier import Requester
+
+if TYPE_CHECKING:
+    from keyledger.client.notifier import Requester
 
 
 class CallsClient:

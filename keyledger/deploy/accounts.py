@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 from contracts import calllog, keys, notifier
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
@@ -20,6 +20,9 @@ from keyledger.deploy.permissions import (
     grant_of,
     is_operator,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
 
 # the services' account answers these for the others (each import names its account below)
 COMMANDS = (

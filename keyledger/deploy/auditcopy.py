@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import nats.errors
-from nats.aio.client import Client
 from nats.js import JetStreamContext, api
 from nats.js.errors import APIError, NotFoundError
 
 from keyledger.deploy.accounts import DELIVER
 from keyledger.deploy.permissions import AUDITED, ORIGIN_API
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
 SOURCE_HEADER = "Nats-Stream-Source"  # "<stream>:<hash> <original sequence> ..."
 CATCH_UP_TIMEOUT = 10.0

@@ -6,11 +6,14 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from contracts.connection import Credentials
 from keyledger.deploy import permissions
 from keyledger.local.nats import current_authorization
 from keyledger.local.server import ACCOUNTS_FILE, PID_FILE, write_private
+
+if TYPE_CHECKING:
+    from contracts.connection import Credentials
 
 
 class OperatorError(ValueError):

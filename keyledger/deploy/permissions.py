@@ -6,7 +6,7 @@ import os
 import re
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts import calllog, keys, notifier
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
@@ -18,6 +18,9 @@ from contracts.connection import (
     inbox_prefix,
     read_credentials,
 )
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 ADMIN = "admin"
 # "cli": the operator `keyledger up` makes for whoever runs it; `keyledger operator add`

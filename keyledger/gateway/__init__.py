@@ -6,14 +6,16 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
 from contracts.calllog import CallRecorded
 from keyledger.client import Refused, Unreachable
 from keyledger.gateway.link import Gateway
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 __all__ = ["AmbiguousKey", "Gateway", "KeyledgerMiddleware", "presented_key"]
 

@@ -14,17 +14,19 @@ connections whose request head takes over 10 s (uvicorn alone waits for a slow c
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
-from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from contracts import strictjson
 from keyledger.client import discover_credentials, discover_nats_url
 from keyledger.gateway import Gateway, KeyledgerMiddleware
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
 
 MAX_CONTACTS = 1000  # per account: an example, kept in memory
 

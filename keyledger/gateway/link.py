@@ -5,17 +5,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
-from nats.aio.client import Client
 
-from contracts.calllog import CallRecorded
 from contracts.connection import Credentials, options, servers
 from keyledger.client import KeyledgerClient, Unreachable
 from keyledger.gateway.buffer import DEFAULT_CAPACITY, CallBuffer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from nats.aio.client import Client
+
+    from contracts.calllog import CallRecorded
 
 log = logging.getLogger("keyledger.gateway")
 RECONNECT_PAUSE = 1.0

@@ -14,11 +14,14 @@ client_header_timeout do, then answers 408 and closes. Bodies are the app's to t
 
 from __future__ import annotations
 
-import asyncio
 import logging
+from typing import TYPE_CHECKING
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
+
+if TYPE_CHECKING:
+    import asyncio
 
 HEAD_TIMEOUT_SECONDS = 10.0
 _TIMED_OUT = (

@@ -7,12 +7,15 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keyledger.local.restart import Restarts
 from keyledger.local.server import log_size, log_tail, parent_death_preexec
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 STOP_TIMEOUT = 10.0
 

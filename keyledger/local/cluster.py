@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import nats
 import nats.errors
@@ -13,6 +12,9 @@ from nats.js.errors import APIError, ServiceUnavailableError
 
 from keyledger.deploy.config import ClusterConfig
 from keyledger.local.server import Authorization, NatsServer, free_port
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 META_READY_TIMEOUT = 30.0
 

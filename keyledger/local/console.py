@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from keyledger.local.restart import GIVE_UP_DEATHS, GIVE_UP_WINDOW, Restarts
 from keyledger.local.server import log_tail
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 def say(text: str) -> None:

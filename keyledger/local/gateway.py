@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Callable
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
 
 GATEWAY_FACTORY = "keyledger.gateway.example:create_app"
 HTTP_PROTOCOL = "keyledger.gateway.protocol:HeadTimeoutProtocol"  # slow request heads: cut off

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts.accounts import SERVICES
 from contracts.connection import Credentials, Options, env_credentials, options
@@ -15,6 +14,10 @@ from keyledger.local.cluster import NatsCluster
 from keyledger.local.console import death, err, report, say
 from keyledger.local.restart import Restarts
 from keyledger.local.server import NatsServer, log_tail
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
 
 
 def authorization(credentials: Mapping[str, Credentials]) -> str:

@@ -12,9 +12,8 @@ import os
 import re
 import signal
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nats
 import nats.errors
@@ -41,6 +40,10 @@ from keyledger.local.nats import LocalNats, nats_options
 from keyledger.local.restart import now_iso
 from keyledger.local.server import PortInUse, free_port
 from keyledger.local.state import remove_state, write_state
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
 
 READY_TIMEOUT = 30.0
 TICK = 0.2  # how often deaths are looked for: a restart is at most this late

@@ -6,8 +6,8 @@ import asyncio
 import base64
 import fcntl
 import os
-from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from contracts import calllog, keys, notifier
 from contracts.connection import CredentialsError
@@ -16,6 +16,9 @@ from keyledger.local.children import ServiceSpec
 from keyledger.local.console import err
 from keyledger.local.gateway import GATEWAY_FACTORY
 from keyledger.local.supervisor import Supervisor
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 __all__ = ["GATEWAY", "SERVICES", "ServiceSpec", "run_up"]
 

@@ -7,10 +7,10 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from faststream import FastStream
 from faststream.specification import AsyncAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import (
     CALLS_STREAM,
@@ -30,6 +30,9 @@ from services.common.connect import connect_options, make_broker
 from services.common.schedule import Periodic
 from services.common.serve import Headers, serve
 from services.common.sql import make_engine, use_wal
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("keyledger.calllog")
 Clock = Callable[[], datetime]

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
@@ -12,6 +11,9 @@ from contracts.calllog import STATUS_CLASSES, CallRecorded, ListCalls, recorded_
 from contracts.replies import ErrorCode
 from services.common.errors import Refused, describe
 from services.common.micros import from_micros, to_micros
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 US = 1_000_000
 MAX_INT64 = 2**63 - 1  # the ts_us column (BIGINT): a larger cursor would overflow the driver

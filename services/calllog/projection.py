@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import logging
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts import strictjson
 from contracts.calllog import PROJECTION_DURABLE
@@ -15,6 +14,9 @@ from services.calllog.domain import REASONS, Reason, Refusal, call_row
 from services.calllog.store import calls, tracking
 from services.common import tracking as tracking_row
 from services.common.sql import insert_ignore, upsert
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 log = logging.getLogger("keyledger.calllog")
 Record = tuple[str, bytes]  # subject, data: what the projector hands over per message

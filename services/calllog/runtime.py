@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import logging
 import os
-
-from nats.aio.msg import Msg
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING
 
 from contracts import replies
 from contracts.calllog import PROJECTION_DURABLE, SERVICE_QUEUE, query_subject
-from contracts.connection import Options
-from contracts.streams import StreamSpec
 from services.calllog import projection
 from services.common.inboxes import answerable
 from services.common.requests import wait_routable
 from services.common.responder import BareResponder, Handle
 from services.common.runtime import ServiceRuntime
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from contracts.connection import Options
+    from contracts.streams import StreamSpec
 
 log = logging.getLogger("keyledger.calllog")
 

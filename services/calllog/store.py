@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -12,11 +14,13 @@ from sqlalchemy import (
     String,
     Table,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import MAX_PATH, MAX_USER_AGENT
 from services.calllog.migrations import MIGRATIONS
 from services.common.migrate import upgrade_to_head
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 metadata = MetaData()
 

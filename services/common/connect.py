@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
-
-from pydantic import SecretStr
 
 from contracts.connection import (
     Credentials,
@@ -18,7 +15,10 @@ from contracts.connection import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from faststream.nats import NatsBroker
+    from pydantic import SecretStr
 
 FOREVER = -1  # nats-py's max_reconnect_attempts for "never give up"
 

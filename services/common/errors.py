@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
-from contracts.replies import ErrorCode
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from contracts.replies import ErrorCode
 
 
 class Refused(Exception):

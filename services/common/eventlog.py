@@ -9,16 +9,20 @@ append, because the next append simply expects the foreign message's sequence.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from typing import Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import orjson
-from nats.js import JetStreamContext, api
 from nats.js.errors import BadRequestError, NotFoundError
 from pydantic import ValidationError
 
 from contracts.stored import envelope_problem
-from contracts.streams import StreamSpec
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.js import JetStreamContext, api
+
+    from contracts.streams import StreamSpec
 
 log = logging.getLogger("keyledger.eventlog")
 # 10071 from a single server, 10164 from a clustered stream's leader: both a lost race
@@ -107,7 +111,7 @@ def envelope(stream: str, stored: Stored, reader: str) -> dict[str, Any] | None:
     if why is not None:
         skipped(stream, stored.stream_seq, stored.subject, why, reader)
         return None
-    return cast(dict[str, Any], raw)
+    return cast("dict[str, Any]", raw)
 
 
 def skipped(stream: str, stream_seq: int, subject: str, why: str, reader: str) -> None:

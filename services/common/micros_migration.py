@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from alembic import op
 
 from services.common.micros import from_micros, to_micros
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
 
 _DATETIME = sa.DateTime(timezone=True)
 # Exact on every PostgreSQL version: before 14, extract() returns a double, and whole

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from nats.aio.client import Client
-from nats.aio.msg import Msg
 from nats.errors import ConnectionClosedError
 from nats.errors import Error as NatsError
 from nats.errors import TimeoutError as NatsTimeout
@@ -19,7 +17,12 @@ from nats.js.errors import NotFoundError
 from services.common.eventlog import Stored, envelope
 from services.common.pull import BatchPull
 from services.common.streams import stream_sequence
-from services.common.turn import Turn
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.aio.msg import Msg
+
+    from services.common.turn import Turn
 
 log = logging.getLogger(__name__)
 

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import orjson
-from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 from pydantic import BaseModel, ValidationError
@@ -17,6 +15,11 @@ from contracts import replies
 from contracts.replies import ErrorCode
 from contracts.strictjson import DuplicateKey, check_unique_keys
 from services.common.errors import Refused, describe
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from nats.aio.client import Client
 
 log = logging.getLogger("keyledger")
 M = TypeVar("M", bound=BaseModel)

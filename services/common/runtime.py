@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import nats
-from nats.js import JetStreamContext
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.connection import Options, servers
-from contracts.streams import StreamSpec
 from services.common.projector import Apply, Decode, Position, Projector
 from services.common.requests import OwnConnection
 from services.common.streams import ensure_stream
 from services.common.turn import turn_for
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from contracts.streams import StreamSpec
 
 
 class ServiceRuntime(OwnConnection):

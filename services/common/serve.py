@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from faststream.nats import NatsBroker
 from faststream.nats.annotations import NatsMessage
 from pydantic import BaseModel
 
 from services.common.requests import parse, respond
+
+if TYPE_CHECKING:
+    from faststream.nats import NatsBroker
 
 M = TypeVar("M", bound=BaseModel)
 Result = BaseModel | dict[str, Any]

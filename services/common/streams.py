@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from enum import Enum
+from typing import TYPE_CHECKING
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
-from contracts.streams import StreamSpec
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+
+    from contracts.streams import StreamSpec
 
 log = logging.getLogger("keyledger")
 

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from services.common.sql import upsert
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 
 async def last_seq(conn: AsyncConnection, table: Table, projection: str) -> int:

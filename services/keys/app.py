@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
+from typing import TYPE_CHECKING
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
-from pydantic import BaseModel
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.keys import (
     COMMANDS,
@@ -38,6 +35,13 @@ from services.keys.settings import KeysSettings
 from services.keys.store import create_schema
 from services.keys.vault import Vault, load_master_key
 from services.keys.via import via_of
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from faststream.nats import NatsBroker
+    from pydantic import BaseModel
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("keyledger.keys")
 # every subject the broker serves, in the order the service waits for each to be routable

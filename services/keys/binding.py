@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from contracts.envelope import Via, canonical_json
 from contracts.keys import COMMANDS, Command
 from contracts.replies import ErrorCode
 from services.keys.domain import DomainError
-from services.keys.registry import Applied
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from services.keys.registry import Applied
 
 VERBS: dict[type[Command], str] = {model: verb for verb, model in COMMANDS.items()}
 # the verb behind each event type: events stored before request_digest existed are compared

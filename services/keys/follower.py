@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from nats.aio.msg import Msg
 from nats.js import JetStreamContext, api
 
 from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.stored import account_of, chain_problem
 from services.common.eventlog import Stored, envelope, reason, skipped
 from services.common.streams import stream_sequence
-from services.keys.domain import AccountState
 from services.keys.registry import RECENT_COMMANDS, Registry
+
+if TYPE_CHECKING:
+    from nats.aio.msg import Msg
+
+    from services.keys.domain import AccountState
 
 FOLLOW_HEARTBEAT = 1.0  # seconds; nats-py's default of 5 left a replica blind for ~18 s
 

@@ -3,13 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Protocol
-
-from nats.js import api
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts import keyformat
 from contracts.calendar import recommended_rotation
@@ -41,6 +36,13 @@ from services.keys.domain import (
 from services.keys.eventstore import Conflict
 from services.keys.follower import absorb
 from services.keys.registry import Applied, Registry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from nats.js import api
+    from pydantic import BaseModel
 
 MAX_ATTEMPTS = 8
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import TypeAdapter, ValidationError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import Via
 from contracts.keys import (
@@ -26,6 +25,9 @@ from services.common import tracking as tracking_row
 from services.common.eventlog import reason, skipped
 from services.common.sql import as_utc, insert_ignore
 from services.keys.store import audit, tracking, vault
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 PROJECTION = AUDIT_DURABLE
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import Via
 from contracts.keys import AuditEntry, AuditPage, AuditQuery, KeyQuery, LiveKey
 from services.common.sql import as_utc
 from services.keys.domain import live_key
 from services.keys.handlers import Deps, catch_up
-from services.keys.registry import Registry
 from services.keys.store import audit as audit_table
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from services.keys.registry import Registry
 
 
 class HealthProbe(BaseModel):

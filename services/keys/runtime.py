@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable
-from datetime import datetime
+from typing import TYPE_CHECKING
 
-from sqlalchemy.ext.asyncio import AsyncEngine
-
-from contracts.connection import Options
 from contracts.keys import ALL_EVENTS, KEYS_STREAM, SERVICE_QUEUE, VERIFY_SUBJECT
 from services.common.responder import BareResponder
 from services.common.runtime import ServiceRuntime
 from services.keys import projection
-from services.keys.eventstore import EventStore
 from services.keys.follower import Follower
-from services.keys.registry import Registry
 from services.keys.verify import verify_handle
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from contracts.connection import Options
+    from services.keys.eventstore import EventStore
+    from services.keys.registry import Registry
 
 log = logging.getLogger("keyledger.keys")
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -11,11 +13,13 @@ from sqlalchemy import (
     String,
     Table,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.migrate import upgrade_to_head
 from services.common.sql import UtcMicros
 from services.keys.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 metadata = MetaData()
 

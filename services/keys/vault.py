@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import base64
 import os
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import delete, insert, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.keys.store import vault
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 def load_master_key(value: str | None, path: Path | None) -> bytes:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from contracts import replies, strictjson
 from contracts.keys import VerifyResult
 from contracts.replies import ErrorCode
-from services.common.responder import Handle
-from services.keys.registry import Registry
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime
+
+    from services.common.responder import Handle
+    from services.keys.registry import Registry
 
 _REFUSED = {
     reason: replies.ok(VerifyResult(valid=False, reason=reason))

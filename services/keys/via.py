@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from contracts.accounts import REQUEST_INFO_HEADER, SERVICES
 from contracts.envelope import Via
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 MAX_NAME = 128  # the audit table's column width
 

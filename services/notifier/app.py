@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from faststream import FastStream
-from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import Envelope
 from contracts.notifier import (
@@ -39,6 +37,12 @@ from services.notifier.reminders.sweep import Sweeper
 from services.notifier.runtime import Runtime
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import create_schema, notifier_engine
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from faststream.nats import NatsBroker
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("keyledger.notifier")
 

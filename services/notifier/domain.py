@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from contracts.calendar import add_months
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
 
 Channel = Literal["email", "sidebar"]
 FIRST_EMAIL = 5  # months in use: the first email

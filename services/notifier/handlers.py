@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.notifier import TIME_TRAVEL_DISABLED, MarkRead, MarkReadResult, Sweep, SweepResult
 from services.common.errors import Refused
-from services.common.serve import Headers
-from services.notifier.reminders.sweep import Sweeper
 from services.notifier.store import inbox
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from services.common.serve import Headers
+    from services.notifier.reminders.sweep import Sweeper
 
 CLOCK_SKEW = timedelta(minutes=1)  # an as_of this close to now is not time travel
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from contracts.notifier import KEYS_TRACKING
 from services.common import tracking as tracking_row
 from services.notifier.folding import Batch, Fold, Head, fold
 from services.notifier.store import heads, keys, people, tracking
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # The tracking row's name. 0001's projection, which did not check chains, tracked itself as
 # `notifier-keys`: under a new name this one starts at 0 on a database migrated from 0001

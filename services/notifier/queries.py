@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import RootModel
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calendar import recommended_rotation
 from contracts.notifier import (
@@ -23,12 +20,19 @@ from contracts.notifier import (
     SidebarQuery,
     UpcomingReminder,
 )
-from services.common.serve import Headers
 from services.common.sql import as_utc
 from services.notifier import projection
 from services.notifier.domain import channels_at, months_in_use, recipients, upcoming
 from services.notifier.reminders import due
 from services.notifier.store import inbox, keys, reminders
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from services.common.serve import Headers
 
 HISTORY_LIMIT = 500
 

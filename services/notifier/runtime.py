@@ -5,18 +5,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from typing import TYPE_CHECKING
 
 from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from contracts.connection import Options
 from contracts.keys import ALL_EVENTS, KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE, NOTIFY_STREAM
 from services.common.runtime import ServiceRuntime
 from services.notifier import projection
-from services.notifier.reminders.publisher import Publisher
+
+if TYPE_CHECKING:
+    from nats.js import JetStreamContext
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from contracts.connection import Options
+    from services.notifier.reminders.publisher import Publisher
 
 log = logging.getLogger("keyledger.notifier")
 BIND_RETRY_SECONDS = 1.0

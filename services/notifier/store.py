@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -13,11 +15,13 @@ from sqlalchemy import (
     Table,
     Text,
 )
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.migrate import upgrade_to_head
 from services.common.sql import UtcMicros, make_engine, use_wal
 from services.notifier.migrations import MIGRATIONS
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 metadata = MetaData()
 # every time column: BIGINT microseconds since the epoch, UTC (services/common/sql.py)

@@ -37,7 +37,7 @@ class RacingJs:
 
 
 def bound(log: EventLog, js: RacingJs) -> EventLog:
-    log.bind(cast(JetStreamContext, js))
+    log.bind(cast("JetStreamContext", js))
     return log
 
 
@@ -68,8 +68,8 @@ async def test_append_sends_the_expected_subject_sequence_and_the_message_id() -
 @pytest.mark.parametrize("code", [10071, 10164])
 async def test_the_notifier_chains_on_after_a_lost_race_in_a_cluster_too(code: int) -> None:
     js = RacingJs([code])
-    publisher = Publisher(cast(Any, None), lambda: T0)
-    publisher.bind(cast(JetStreamContext, js))
+    publisher = Publisher(cast("Any", None), lambda: T0)
+    publisher.bind(cast("JetStreamContext", js))
     reminder = Reminder(
         reminder_id="r-1", account_id="acme", key_id="key_1", key_hint="klk_…ab12",
         in_use_since=T0, source_event_id="e-1", milestone=5, channel="email",

@@ -35,7 +35,7 @@ class _FakeNats:
 
 def _send(work: Any) -> tuple[str, dict[str, Any], dict[str, Any]]:
     fake = _FakeNats()
-    client = KeyledgerClient(cast(Client, fake))
+    client = KeyledgerClient(cast("Client", fake))
     result = asyncio.run(work(client))
     [(subject, body)] = fake.sent
     return subject, body, result

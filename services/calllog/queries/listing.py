@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
 from operator import itemgetter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Dialect, and_, bindparam, desc, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import ListCalls
 from services.calllog.domain import (
@@ -20,6 +18,11 @@ from services.calllog.domain import (
 )
 from services.calllog.store import calls as t
 from services.common.requests import parse, respond
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 _COLUMNS = [t.c[name] for name in ("call_id", "key_id", "ts_us", "method", "path", "status")]
 _COLUMNS += [t.c.duration_ms, t.c.caller_ip, t.c.user_agent]  # in the order _entry takes

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import desc, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import (
     Bucket,
@@ -27,6 +26,11 @@ from services.calllog.domain import (
     to_us,
 )
 from services.calllog.store import calls as t
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 async def call_stats(

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.sql import as_utc
 from services.notifier.domain import Channel, Reminder
 from services.notifier.store import keys, reminders
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 CLAIMED, DELIVERED, FAILED, CANCELLED = "claimed", "delivered", "failed", "cancelled"
 

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from typing import TYPE_CHECKING
 
 from services.common.sql import insert_ignore
-from services.notifier.domain import Reminder, RetryPolicy
 from services.notifier.reminders import claims, messages
 from services.notifier.reminders.claims import CANCELLED, DELIVERED, Leased, new_token
 from services.notifier.reminders.mailer import DeliveryError, Send, Transport
 from services.notifier.store import inbox
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from datetime import datetime, timedelta
+
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+    from services.notifier.domain import Reminder, RetryPolicy
 
 log = logging.getLogger("keyledger.notifier")
 

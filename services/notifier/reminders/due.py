@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from services.common.sql import as_utc, insert_ignore
 from services.notifier.domain import ActiveKey, Person, Reminder
 from services.notifier.reminders.claims import CLAIMED
 from services.notifier.store import keys, people, reminders
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from datetime import datetime
+
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 IN_CHUNK = 5000  # well below the bound-parameter limits of SQLite and asyncpg
 

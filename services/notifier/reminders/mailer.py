@@ -8,12 +8,14 @@ import mailbox
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from email.message import Message
-from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
 
-from services.notifier.settings import NotifierSettings
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from services.notifier.settings import NotifierSettings
 
 Send = Callable[[Message], Awaitable[None]]
 LOCK_ATTEMPTS = 200

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import html
 import re
-from datetime import datetime
 from email.charset import Charset
-from email.message import Message
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from contracts.calendar import recommended_rotation
-from services.notifier.domain import Reminder
+
+if TYPE_CHECKING:
+    from datetime import datetime
+    from email.message import Message
+
+    from services.notifier.domain import Reminder
 
 MESSAGE_ID_DOMAIN = "notifier.keyledger"
 

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from nats.js import JetStreamContext, api
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calendar import recommended_rotation
 from contracts.envelope import GENESIS_HASH, canonical_json, seal
@@ -21,9 +17,17 @@ from contracts.stored import chain_problem
 from services.common import eventlog
 from services.common.eventlog import Conflict, EventLog, Stored
 from services.common.sql import as_utc
-from services.notifier.domain import Reminder
 from services.notifier.reminders.claims import DELIVERED, to_reminder
 from services.notifier.store import reminders
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+    from datetime import datetime
+
+    from nats.js import JetStreamContext, api
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from services.notifier.domain import Reminder
 
 log = logging.getLogger("keyledger.notifier")
 READER = "the notifier's publisher"

@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.notifier import SweepResult
 from services.notifier.domain import (
@@ -23,8 +20,15 @@ from services.notifier.domain import (
 )
 from services.notifier.reminders import claims, due
 from services.notifier.reminders.claims import new_token
-from services.notifier.reminders.delivery import Deliverer
-from services.notifier.reminders.publisher import Publisher
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from datetime import datetime, timedelta
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from services.notifier.reminders.delivery import Deliverer
+    from services.notifier.reminders.publisher import Publisher
 
 log = logging.getLogger("keyledger.notifier")
 RETRIES = 3
