@@ -14,14 +14,10 @@ from contracts import keyformat
 from contracts.calendar import add_months
 from keyledger.cli import app
 from keyledger.local.server import free_port
-from tests.integration import cli_support
-from tests.integration.cli_support import ENTRY_POINT, Cli, field
+from tests.drivers.cli import ENTRY_POINT, Cli, field
 
-# fixtures, bound by name so pytest finds them in this module
-acme = cli_support.acme
-cli = cli_support.cli
-cli_service = cli_support.cli_service
-no_ambient_config = cli_support.no_ambient_config
+# no developer's KEYLEDGER_* variables or working directory leak in
+pytestmark = pytest.mark.usefixtures("no_ambient_config")
 
 
 @pytest.mark.nats

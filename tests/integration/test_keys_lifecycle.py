@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.keys.settings import KeysSettings
-from tests.plugins.keys import Request, running
+from tests.drivers.keys import Request, running
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
