@@ -5,4 +5,6 @@ pytest_plugins = [
     "tests.plugins.smtp",
     "tests.plugins.notifier",
     "tests.plugins.calllog",
+    "tests.plugins.cli",
+    "tests.plugins.permissions",
 ]

@@ -13,11 +13,16 @@ from typer.testing import CliRunner
 from contracts.connection import credentials_file
 from keyledger.cli import app
 from keyledger.deploy.permissions import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API
-from tests.integration import permissions_support
-from tests.integration.permissions_support import System, a_call, connect, snapshot, unchanged
+from tests.drivers.permissions import (
+    System,
+    a_call,
+    add_operator,
+    connect,
+    snapshot,
+    unchanged,
+)
 
 pytestmark = pytest.mark.nats
-system = permissions_support.system
 VICTIM, CAROL = "victim", "carol"
 
 
@@ -31,7 +36,7 @@ def victim(system: System) -> str:
             break
     else:
         raise AssertionError("no reminder was ever sent")
-    out = permissions_support.add_operator(system, CAROL)
+    out = add_operator(system, CAROL)
     assert "reloaded nats-server pid" in out
     return key
 

@@ -16,17 +16,12 @@ from contracts.calllog import CallRecorded
 from keyledger.cli import app
 from services.calllog.app import create_app
 from services.calllog.settings import CallLogSettings
+from tests.drivers.calllog import ingested, publish
+from tests.drivers.cli import Cli, field
 from tests.fakes.calllog import a_call
-from tests.integration import cli_support
-from tests.integration.cli_support import Cli, field
-from tests.plugins.calllog import ingested, publish
 
-pytestmark = pytest.mark.nats
-
-acme = cli_support.acme
-cli = cli_support.cli
-cli_service = cli_support.cli_service
-no_ambient_config = cli_support.no_ambient_config
+# no developer's KEYLEDGER_* variables or working directory leak in
+pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("no_ambient_config")]
 
 
 @pytest.fixture

@@ -15,15 +15,8 @@ from services.calllog.retention import delete_expired
 from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.common.sql import make_engine
+from tests.drivers.calllog import calllog_running, ingested, listed, publish, publish_raw, query
 from tests.fakes.calllog import Clock, a_call
-from tests.plugins.calllog import (
-    calllog_running,
-    ingested,
-    listed,
-    publish,
-    publish_raw,
-    query,
-)
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

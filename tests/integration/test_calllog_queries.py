@@ -13,8 +13,8 @@ from nats.aio.client import Client
 
 from contracts.calllog import CallPage, CallRecorded
 from services.calllog.settings import CallLogSettings
+from tests.drivers.calllog import ingested, listed, publish, query
 from tests.fakes.calllog import Clock, a_call
-from tests.plugins.calllog import ingested, listed, publish, query
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

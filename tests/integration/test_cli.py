@@ -14,23 +14,26 @@ from contracts import keyformat
 from contracts.calendar import add_months
 from keyledger.cli import app
 from keyledger.local.server import free_port
-from tests.integration import cli_support
-from tests.integration.cli_support import ENTRY_POINT, Cli, field
+from tests.drivers.cli import ENTRY_POINT, Cli, field
 
-# fixtures, bound by name so pytest finds them in this module
-acme = cli_support.acme
-cli = cli_support.cli
-cli_service = cli_support.cli_service
-no_ambient_config = cli_support.no_ambient_config
+# no developer's KEYLEDGER_* variables or working directory leak in
+pytestmark = pytest.mark.usefixtures("no_ambient_config")
+
+
+def walked_through(acme: Cli) -> tuple[str, str]:
+    """The README's steps on account acme: generate, show, rotate, deactivate; both keys."""
+    key = acme.json("key", "generate", "acme", "--as", "alice")["key"]
+    acme.ok("key", "show", "acme", "--as", "alice")
+    rotated = acme.ok("key", "rotate", "acme", "--as", "alice", "--yes").stdout
+    acme.ok("key", "deactivate", "acme", "--as", "alice", "--yes")
+    return key, field(rotated, "key")
 
 
 @pytest.mark.nats
-def test_readme_walkthrough(acme: Cli) -> None:
+def test_key_show_prints_the_key_its_id_its_age_and_when_to_rotate(acme: Cli) -> None:
     created = acme.json("key", "generate", "acme", "--as", "alice")
-    key = created["key"]
-
     shown = acme.ok("key", "show", "acme", "--as", "alice").stdout
-    assert field(shown, "key") == key
+    assert field(shown, "key") == created["key"]
     assert field(shown, "key id") == created["key_id"]
     assert field(shown, "age") == "0 days"
     created_at = datetime.fromisoformat(field(shown, "created").replace("Z", "+00:00"))
@@ -38,10 +41,23 @@ def test_readme_walkthrough(acme: Cli) -> None:
     rotate_by = add_months(created_at, 6).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert field(shown, "recommended rotation") == rotate_by
 
-    valid = acme.ok("key", "verify", key).stdout
+
+@pytest.mark.nats
+def test_key_verify_names_the_account_and_key_and_reads_the_key_from_stdin(acme: Cli) -> None:
+    created = acme.json("key", "generate", "acme", "--as", "alice")
+    valid = acme.ok("key", "verify", created["key"]).stdout
     assert "acme" in valid
     assert created["key_id"] in valid
+    from_stdin = acme.runner.invoke(
+        app, ["key", "verify", "-", "--nats-url", acme.url], input=created["key"]
+    )
+    assert from_stdin.exit_code == 0, from_stdin.stderr
 
+
+@pytest.mark.nats
+def test_a_rotated_out_key_fails_verify_without_being_echoed(acme: Cli) -> None:
+    created = acme.json("key", "generate", "acme", "--as", "alice")
+    key = created["key"]
     rotated = acme.ok("key", "rotate", "acme", "--as", "alice", "--yes").stdout
     new_key = field(rotated, "key")
     assert new_key != key
@@ -52,15 +68,20 @@ def test_readme_walkthrough(acme: Cli) -> None:
     assert "error: invalid_key: deactivated" in old.stderr
     assert key not in old.stderr + old.stdout  # a key is never echoed in an error
     acme.ok("key", "verify", new_key)
-    from_stdin = acme.runner.invoke(
-        app, ["key", "verify", "-", "--nats-url", acme.url], input=new_key
-    )
-    assert from_stdin.exit_code == 0, from_stdin.stderr
 
+
+@pytest.mark.nats
+def test_deactivate_retires_the_live_key(acme: Cli) -> None:
+    acme.ok("key", "generate", "acme", "--as", "alice")
+    rotated = acme.ok("key", "rotate", "acme", "--as", "alice", "--yes").stdout
     gone = acme.ok("key", "deactivate", "acme", "--as", "alice", "--yes").stdout
     assert field(gone, "deactivated") == field(rotated, "key id")
-    assert acme("key", "verify", new_key).exit_code == 1
+    assert acme("key", "verify", field(rotated, "key")).exit_code == 1
 
+
+@pytest.mark.nats
+def test_the_audit_log_lists_each_step_by_its_actor_without_a_secret(acme: Cli) -> None:
+    key, new_key = walked_through(acme)
     entries = acme.audit("acme", wanted=5)
     assert [e["action"] for e in entries] == [
         "deactivated",
@@ -73,7 +94,13 @@ def test_readme_walkthrough(acme: Cli) -> None:
     log = acme.ok("audit", "acme").stdout.splitlines()
     assert [line.split()[2] for line in log] == ["alice"] * 5
     assert [line.split()[3] for line in log][:4] == ["deactivated", "rotated", "viewed", "created"]
+    for secret in (key, new_key):
+        assert secret not in "\n".join(log)
 
+
+@pytest.mark.nats
+def test_replay_verifies_each_event_in_order_without_a_secret(acme: Cli) -> None:
+    key, new_key = walked_through(acme)
     replayed = acme.ok("replay", "--verify").stdout
     assert "verified 5 events in 1 account: OK" in replayed
     lines = replayed.splitlines()[:-1]
@@ -86,7 +113,6 @@ def test_readme_walkthrough(acme: Cli) -> None:
     ]
     for secret in (key, new_key):
         assert secret not in replayed
-        assert secret not in "\n".join(log)
 
 
 @pytest.mark.nats

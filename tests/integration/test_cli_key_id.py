@@ -4,15 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration import cli_support
-from tests.integration.cli_support import Cli
+from tests.drivers.cli import Cli
 
-acme = cli_support.acme
-cli = cli_support.cli
-cli_service = cli_support.cli_service
-no_ambient_config = cli_support.no_ambient_config
-
-pytestmark = pytest.mark.nats
+# no developer's KEYLEDGER_* variables or working directory leak in
+pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("no_ambient_config")]
 
 
 def test_a_stale_key_id_is_refused_as_superseded_and_changes_nothing(acme: Cli) -> None:

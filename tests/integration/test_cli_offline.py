@@ -13,10 +13,9 @@ from keyledger.audit.schemas import SCHEMAS
 from keyledger.cli import app
 from keyledger.cli.times import parse_duration
 from keyledger.client import Unreachable, discover_nats_url
-from tests.integration import cli_support
 
-# fixtures, bound by name so pytest finds them in this module
-no_ambient_config = cli_support.no_ambient_config
+# no developer's KEYLEDGER_* variables or working directory leak in
+pytestmark = pytest.mark.usefixtures("no_ambient_config")
 
 
 @pytest.mark.parametrize("grace", ["3x", "15", "-1m", "1.5h", "31d", ""])

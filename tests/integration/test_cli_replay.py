@@ -11,14 +11,10 @@ from nats.js import api
 
 from contracts.envelope import canonical_json
 from keyledger.audit.replay import read_stream
-from tests.integration import cli_support
-from tests.integration.cli_support import Cli
+from tests.drivers.cli import Cli
 
-# fixtures, bound by name so pytest finds them in this module
-acme = cli_support.acme
-cli = cli_support.cli
-cli_service = cli_support.cli_service
-no_ambient_config = cli_support.no_ambient_config
+# no developer's KEYLEDGER_* variables or working directory leak in
+pytestmark = pytest.mark.usefixtures("no_ambient_config")
 
 
 @pytest.mark.nats

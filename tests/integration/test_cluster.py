@@ -34,8 +34,8 @@ from services.keys.settings import KeysSettings
 from services.keys.store import audit
 from services.keys.vault import new_master_key
 from services.notifier import projection as notifier_projection
-from tests.plugins.calllog import a_call
-from tests.plugins.notifier import running_notifier, settings_for
+from tests.drivers.notifier import running_notifier, settings_for
+from tests.fakes.calllog import a_call
 from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]

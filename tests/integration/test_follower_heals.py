@@ -18,8 +18,8 @@ from contracts.keys import KEYS_STREAM
 from keyledger.client import KeyledgerClient, Refused, Unreachable
 from keyledger.local.server import NatsServer
 from services.keys.vault import new_master_key
-from tests.plugins.db import pg_database
-from tests.plugins.replicas import SPECS, Replica, Replicas, health, wait_serving
+from tests.drivers.db import pg_database
+from tests.drivers.replicas import SPECS, Replica, Replicas, health, wait_serving
 from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]

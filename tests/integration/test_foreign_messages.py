@@ -29,8 +29,9 @@ from contracts.notifier import event_subject as notify_subject
 from keyledger.audit.replay import read_messages
 from services.keys.settings import KeysSettings
 from services.notifier.settings import NotifierSettings
-from tests.plugins.keys import Request, running
-from tests.plugins.notifier import Notify, running_notifier, sqlite_only
+from tests.drivers.keys import Request, running
+from tests.drivers.notifier import Notify, running_notifier
+from tests.plugins.db import sqlite_only
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

@@ -24,8 +24,9 @@ from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.common.sql import make_engine
 from services.keys.settings import KeysSettings
-from tests.plugins.calllog import Clock, a_call, listed_at_least
-from tests.plugins.keys import Request as KeysRequest
+from tests.drivers.calllog import listed_at_least
+from tests.drivers.keys import Request as KeysRequest
+from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import new_account
 
 pytestmark = [

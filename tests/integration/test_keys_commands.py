@@ -12,8 +12,7 @@ import pytest
 from keyledger.client import KeyledgerClient, Refused
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
-from tests.integration.test_keys_concurrency import stored_events
-from tests.plugins.keys import Request, running
+from tests.drivers.keys import Request, running, stored_events
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

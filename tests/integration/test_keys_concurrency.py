@@ -16,28 +16,10 @@ from contracts.envelope import GENESIS_HASH, chain_hash
 from contracts.keys import KEYS_STREAM
 from services.common.streams import StreamMismatch, ensure_stream
 from services.keys.settings import KeysSettings
-from tests.plugins.keys import Request, running
+from tests.drivers.keys import Request, running, stored_events
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
-
-
-async def stored_events(nats_url: str, account: str) -> list[dict[str, Any]]:
-    nc = await nats.connect(nats_url)
-    js = nc.jetstream()
-    sub = await js.subscribe(f"keys.events.{account}", ordered_consumer=True)
-    events = []
-    last = (await js.stream_info(KEYS_STREAM.name)).state.last_seq
-    while True:
-        try:
-            msg = await sub.next_msg(timeout=1)
-        except nats.errors.TimeoutError:
-            break
-        events.append(json.loads(msg.data))
-        if msg.metadata.sequence.stream >= last:
-            break
-    await nc.close()
-    return events
 
 
 async def request_from_own_connection(url: str, subject: str, body: dict[str, Any]) -> Any:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from services.keys.settings import KeysSettings
-from tests.plugins.keys import Request, running
+from tests.drivers.keys import Request, running
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats
@@ -43,7 +43,17 @@ async def audit_actions(request_json: Request, account: str, expected: int) -> l
     raise AssertionError(f"audit never reached {expected} entries: {items}")
 
 
-async def test_full_lifecycle(keys_service: KeysSettings, request_json: Request) -> None:
+async def confirmed(request_json: Request, verb: str, account: str) -> dict[str, Any]:
+    """A confirmed rotate or deactivate by alice; its result."""
+    body = {"account_id": account, "actor": "alice", "confirm": True}
+    reply = await request_json(f"keys.cmd.{verb}", body)
+    assert reply["ok"], reply
+    return reply["result"]
+
+
+async def test_a_generated_key_verifies_and_is_revealed_with_its_rotation_date(
+    keys_service: KeysSettings, request_json: Request
+) -> None:
     account = new_account()
     await opened(request_json, account)
     first = await generated(request_json, account)
@@ -54,10 +64,14 @@ async def test_full_lifecycle(keys_service: KeysSettings, request_json: Request)
     assert shown["result"]["key"] == first["key"]
     assert shown["result"]["recommended_rotation_at"] > shown["result"]["created_at"]
 
-    rotated = await request_json(
-        "keys.cmd.rotate", {"account_id": account, "actor": "alice", "confirm": True}
-    )
-    second = rotated["result"]
+
+async def test_rotating_without_grace_retires_the_previous_key_at_once(
+    keys_service: KeysSettings, request_json: Request
+) -> None:
+    account = new_account()
+    await opened(request_json, account)
+    first = await generated(request_json, account)
+    second = await confirmed(request_json, "rotate", account)
     assert second["key"] != first["key"]
     assert second["previous_key_id"] == first["key_id"]
     assert await verdict(request_json, first["key"]) == {
@@ -68,14 +82,31 @@ async def test_full_lifecycle(keys_service: KeysSettings, request_json: Request)
     }
     assert (await verdict(request_json, second["key"]))["key_id"] == second["key_id"]
 
-    done = await request_json(
-        "keys.cmd.deactivate", {"account_id": account, "actor": "alice", "confirm": True}
-    )
-    assert done["result"]["key_id"] == second["key_id"]
+
+async def test_a_deactivated_key_no_longer_verifies_and_there_is_nothing_to_reveal(
+    keys_service: KeysSettings, request_json: Request
+) -> None:
+    account = new_account()
+    await opened(request_json, account)
+    await generated(request_json, account)
+    second = await confirmed(request_json, "rotate", account)
+    done = await confirmed(request_json, "deactivate", account)
+    assert done["key_id"] == second["key_id"]
     assert (await verdict(request_json, second["key"]))["reason"] == "deactivated"
     gone = await request_json("keys.cmd.reveal", {"account_id": account, "actor": "alice"})
     assert gone["error"]["code"] == "no_active_key"
 
+
+async def test_the_audit_log_lists_every_step_of_a_keys_life_newest_first(
+    keys_service: KeysSettings, request_json: Request
+) -> None:
+    account = new_account()
+    await opened(request_json, account)
+    await generated(request_json, account)
+    shown = await request_json("keys.cmd.reveal", {"account_id": account, "actor": "alice"})
+    assert shown["ok"], shown
+    await confirmed(request_json, "rotate", account)
+    await confirmed(request_json, "deactivate", account)
     assert await audit_actions(request_json, account, 5) == [
         "deactivated",
         "rotated",

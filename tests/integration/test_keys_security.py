@@ -14,7 +14,7 @@ from sqlalchemy import MetaData, select
 from contracts import keyformat
 from services.common.sql import make_engine
 from services.keys.settings import KeysSettings
-from tests.plugins.keys import Request
+from tests.drivers.keys import Request
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

@@ -16,8 +16,7 @@ from contracts.accounts import FRONTENDS, REQUEST_INFO_HEADER, SERVICES
 from keyledger.local.server import NatsServer
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
-from tests.integration.test_keys_concurrency import stored_events
-from tests.plugins.keys import running
+from tests.drivers.keys import running, stored_events
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

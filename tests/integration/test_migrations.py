@@ -6,18 +6,13 @@ import asyncio
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from alembic.autogenerate import compare_metadata
-from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Connection, DateTime, MetaData, inspect, text
+from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from typer.testing import CliRunner, Result
 
 from keyledger.cli import app
-from keyledger.cli.migrate import migration_specs
-from services.calllog import store as calllog_store
 from services.common.migrate import (
     MigrationSpec,
     SchemaTooNew,
@@ -25,24 +20,24 @@ from services.common.migrate import (
     head_revision,
     upgrade_to_head,
 )
-from services.common.sql import UtcMicros, make_engine
+from services.common.sql import make_engine
 from services.keys import store as keys_store
-from services.notifier import store as notifier_store
+from tests.drivers.schema import (
+    METADATA,
+    SPECS,
+    autogenerate_diff,
+    before_micros,
+    database_shape,
+    metadata_shape,
+)
 
 ENTRY_POINT = Path(sys.executable).parent / "keyledger"
 REPLICAS = 6
-METADATA = {
-    "keys": keys_store.metadata,
-    "notifier": notifier_store.metadata,
-    "calllog": calllog_store.metadata,
-}
 # columns and tables added by revisions after the baseline (0001), per service
 ADDED_SINCE_BASELINE = {"keys": [("keys_audit", "via_account"), ("keys_audit", "via_user")]}
 TABLES_SINCE_BASELINE = {"notifier": ["notifier_heads"]}
-SPECS = migration_specs()
 SERVICES = list(SPECS)
 each_service = pytest.mark.parametrize("service", SERVICES)
-Shape = dict[str, dict[str, Any]]
 
 
 @pytest.fixture
@@ -50,57 +45,6 @@ async def engine(db_url: str) -> AsyncIterator[AsyncEngine]:
     engine = make_engine(db_url)
     yield engine
     await engine.dispose()
-
-
-def metadata_shape(metadata: MetaData) -> Shape:
-    return {
-        table.name: {
-            "columns": [(c.name, c.nullable) for c in table.columns],
-            "primary_key": [c.name for c in table.primary_key.columns],
-            "indexes": sorted(
-                (str(i.name), tuple(c.name for c in i.columns), bool(i.unique))
-                for i in table.indexes
-            ),
-        }
-        for table in metadata.tables.values()
-    }
-
-
-def database_shape(conn: Connection) -> Shape:
-    """Every table but the version tables, as the database itself reports it."""
-    found = inspect(conn)
-    return {
-        name: {
-            "columns": [(c["name"], c["nullable"]) for c in found.get_columns(name)],
-            "primary_key": found.get_pk_constraint(name)["constrained_columns"],
-            "indexes": sorted(
-                (str(i["name"]), tuple(i["column_names"]), bool(i["unique"]))
-                for i in found.get_indexes(name)
-            ),
-        }
-        for name in found.get_table_names()
-        if not name.endswith("_schema_version")
-    }
-
-
-def autogenerate_diff(conn: Connection, metadata: MetaData) -> list[Any]:
-    """What `alembic revision --autogenerate` would write, types included, own tables only."""
-
-    def own(name: str | None, kind: str, _parent: Any) -> bool:
-        return kind != "table" or name in metadata.tables
-
-    migration = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": own})
-    return list(compare_metadata(migration, metadata))
-
-
-def before_micros(metadata: MetaData) -> MetaData:
-    """The tables as they were before 0003: every UtcMicros column a DateTime(timezone=True)."""
-    old = MetaData()
-    for table in metadata.tables.values():
-        for column in table.to_metadata(old).columns:
-            if isinstance(column.type, UtcMicros):
-                column.type = DateTime(timezone=True)
-    return old
 
 
 def spec(service: str) -> MigrationSpec:

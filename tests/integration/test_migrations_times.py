@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from services.common.micros import to_micros
 from services.common.migrate import current_revision, head_revision, upgrade_to_head
 from services.common.sql import UtcMicros, as_utc, make_engine
-from tests.integration.test_migrations import (
+from tests.drivers.schema import (
     METADATA,
     SPECS,
     autogenerate_diff,

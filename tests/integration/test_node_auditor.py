@@ -16,11 +16,9 @@ import pytest
 from contracts.connection import credentials_file
 from keyledger.audit.replay import read_stream
 from keyledger.deploy.auditcopy import ensure_copies
-from tests.integration import permissions_support
-from tests.integration.permissions_support import System, connect
+from tests.drivers.permissions import System, connect
 
 pytestmark = pytest.mark.nats
-bare = permissions_support.bare  # the fixture, bound by name
 NODE_DIR = Path(__file__).parent.parent / "node"
 NPM_TIMEOUT, READ_TIMEOUT = 180, 60
 
@@ -74,9 +72,6 @@ async def test_nats_js_reads_every_keys_event_as_the_auditor(bare: System) -> No
     assert [(r["seq"], base64.b64decode(r["data"])) for r in read] == wanted
     assert len(read) == 1200
     assert {r["subject"] for r in read} == {f"keys.events.a{i}" for i in range(7)}
-
-
-system = permissions_support.system  # `keyledger up --dev`, bound by name
 
 
 async def test_nats_js_reads_keys_from_a_fresh_keyledger_up_without_any_keyledger_tool(

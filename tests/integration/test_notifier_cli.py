@@ -13,12 +13,11 @@ from faststream import TestApp
 from contracts.calendar import add_months
 from keyledger.cli.times import parse_as_of
 from services.notifier.app import create_app
-from tests.integration import cli_support
-from tests.integration.cli_support import Cli
-from tests.plugins.notifier import settings_for
+from tests.drivers.cli import Cli
+from tests.drivers.notifier import settings_for
 
-cli_service = cli_support.cli_service
-no_ambient_config = cli_support.no_ambient_config
+# no developer's KEYLEDGER_* variables or working directory leak in
+pytestmark = pytest.mark.usefixtures("no_ambient_config")
 
 
 @pytest.fixture

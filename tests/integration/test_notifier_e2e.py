@@ -12,9 +12,10 @@ import pytest
 from contracts.calendar import add_months
 from contracts.envelope import GENESIS_HASH, chain_hash
 from keyledger.audit.replay import read_stream
-from tests.plugins.keys import Request
-from tests.plugins.notifier import Notify, sqlite_only
-from tests.plugins.smtp import SmtpSink
+from tests.drivers.keys import Request
+from tests.drivers.notifier import Notify
+from tests.drivers.smtp import SmtpSink
+from tests.plugins.db import sqlite_only
 from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("notifier_service")]

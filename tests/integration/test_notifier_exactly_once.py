@@ -15,15 +15,15 @@ from nats.aio.client import Client
 from contracts.calendar import add_months
 from keyledger.audit.replay import read_stream
 from services.notifier.settings import NotifierSettings
-from tests.plugins.keys import Request
-from tests.plugins.notifier import (
+from tests.drivers.keys import Request
+from tests.drivers.notifier import (
     Notify,
     notifier_process,
     running_notifier,
     settings_for,
     wait_serving,
 )
-from tests.plugins.smtp import SmtpSink
+from tests.drivers.smtp import SmtpSink
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

@@ -16,8 +16,9 @@ from contracts.envelope import canonical_json
 from contracts.keys import KEYS_STREAM, event_subject
 from services.common.streams import ensure_stream
 from services.notifier.settings import NotifierSettings
-from tests.plugins.notifier import Notify, running_notifier, settings_for, sqlite_only
-from tests.plugins.smtp import SmtpSink
+from tests.drivers.notifier import Notify, running_notifier, settings_for
+from tests.drivers.smtp import SmtpSink
+from tests.plugins.db import sqlite_only
 
 pytestmark = pytest.mark.nats
 T0 = datetime(2025, 3, 31, 8, 0, tzinfo=UTC)

@@ -16,20 +16,19 @@ from contracts.connection import credentials_file, read_credentials
 from keyledger.client import KeyledgerClient
 from keyledger.deploy.auditcopy import ensure_copies
 from keyledger.deploy.permissions import CALLS, IDENTITIES, KEYS, NOTIFY, ORIGIN_API
-from tests.integration import permissions_support
-from tests.integration.permissions_support import (
+from tests.drivers.permissions import (
+    OPERATOR,
     STREAMS,
     System,
     a_call,
+    add_operator,
     connect,
     snapshot,
     unchanged,
 )
 
 pytestmark = pytest.mark.nats
-system = permissions_support.system  # bound by name so pytest finds the fixture here
 
-OPERATOR = permissions_support.OPERATOR  # an operator added to the running system
 RESTRICTED = (*(i for i in IDENTITIES if i != "admin"), OPERATOR)
 # who may append to which stream, by publishing to its subjects
 EVENTS = {
@@ -130,7 +129,7 @@ FORBIDDEN = list(_forbidden())
 def key(system: System) -> str:
     """Something in every stream: an account with a key, its reminders, one call; and an
     operator added while the system runs."""
-    permissions_support.add_operator(system, OPERATOR)
+    add_operator(system, OPERATOR)  # an operator added to the running system
     system.cli("account", "open", "acme", "--owner", "alice", "--email", "alice@example.com")
     found = str(system.cli("key", "generate", "acme", "--as", "alice")["key"])
     for _ in range(10):  # the sweep waits for the notifier to see the key only a little

@@ -18,12 +18,10 @@ from keyledger.deploy.auditcopy import CopyMismatch, ensure_copies
 from keyledger.deploy.permissions import CALLS, KEYS, NOTIFY, ORIGIN_API, ensure_credentials
 from keyledger.local.server import NatsServer
 from services.common.streams import ensure_stream
-from tests.integration import permissions_support
-from tests.integration.permissions_support import System, connect
+from tests.drivers.permissions import System, connect
 
 pytestmark = pytest.mark.nats
 JS = "$JS.API"
-bare = permissions_support.bare  # bound by name so pytest finds the fixture here
 
 
 @pytest.mark.parametrize("aimed_at", ["keys.events.victim", "notify.events.victim"])

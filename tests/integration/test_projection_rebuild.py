@@ -32,10 +32,11 @@ from services.notifier import projection as notifier_projection
 from services.notifier.store import heads, people
 from services.notifier.store import keys as notifier_keys
 from services.notifier.store import tracking as notifier_tracking
-from tests.plugins.calllog import Clock, a_call, calllog_running, ingested, publish, publish_raw
-from tests.plugins.db import PG_ADMIN_DSN
-from tests.plugins.keys import Request, running
-from tests.plugins.notifier import Notify, running_notifier, settings_for
+from tests.drivers.calllog import calllog_running, ingested, publish, publish_raw
+from tests.drivers.db import PG_ADMIN_DSN
+from tests.drivers.keys import Request, running
+from tests.drivers.notifier import Notify, running_notifier, settings_for
+from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import db_name, new_account
 
 pytestmark = pytest.mark.nats

@@ -27,10 +27,11 @@ from keyledger.local.server import NatsServer
 from services.calllog.store import calls
 from services.common.sql import make_engine
 from services.keys.vault import new_master_key
-from tests.plugins.calllog import a_call, listed, publish
-from tests.plugins.db import pg_database
-from tests.plugins.replicas import SPECS, Replica, Replicas, health, wait_serving
-from tests.plugins.smtp import SmtpSink
+from tests.drivers.calllog import listed, publish
+from tests.drivers.db import pg_database
+from tests.drivers.replicas import SPECS, Replica, Replicas, health, wait_serving
+from tests.drivers.smtp import SmtpSink
+from tests.fakes.calllog import a_call
 from tests.random_refs import new_account
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]

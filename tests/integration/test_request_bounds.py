@@ -14,9 +14,10 @@ from nats.aio.client import Client
 from contracts import keyformat
 from services.calllog.settings import CallLogSettings
 from services.notifier.settings import NotifierSettings
-from tests.plugins.calllog import Clock, a_call, ingested, listed, publish, publish_raw, query
-from tests.plugins.keys import Request
-from tests.plugins.notifier import Notify
+from tests.drivers.calllog import ingested, listed, publish, publish_raw, query
+from tests.drivers.keys import Request
+from tests.drivers.notifier import Notify
+from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import new_account
 
 pytestmark = pytest.mark.nats

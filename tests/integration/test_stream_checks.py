@@ -15,7 +15,7 @@ from contracts.notifier import NOTIFY_STREAM
 from contracts.streams import StreamSpec
 from services.common.streams import StreamMismatch, ensure_stream, mismatches, stream_config
 from services.keys.settings import KeysSettings
-from tests.plugins.keys import running
+from tests.drivers.keys import running
 
 WEAKER: list[tuple[str, dict[str, Any]]] = [
     ("storage", {"storage": api.StorageType.MEMORY}),

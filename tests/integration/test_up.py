@@ -27,7 +27,7 @@ from keyledger.local.up import ServiceSpec, run_up
 pytestmark = pytest.mark.nats
 
 REPO = Path(__file__).resolve().parents[2]
-FAKE_FACTORY = "tests.integration.fake_service:create_app"
+FAKE_FACTORY = "tests.drivers.fake_service:create_app"
 SCRIPT = """
 import sys
 from pathlib import Path
@@ -325,7 +325,7 @@ def test_supervisor_death_takes_children_down(up: Up) -> None:
 
 
 def test_service_failing_to_start_stops_everything(tmp_path: Path) -> None:
-    up = _start_up(tmp_path, factory="tests.integration.fake_service:no_such_factory")
+    up = _start_up(tmp_path, factory="tests.drivers.fake_service:no_such_factory")
     assert up.proc.wait(20) == 1
     err = up.err.read_text()
     assert "while starting" in err

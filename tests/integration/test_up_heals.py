@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from keyledger.cli import app
-from tests.integration.up_process import up_dev
+from tests.drivers.up_process import up_dev
 
 pytestmark = pytest.mark.nats
 

@@ -1,0 +1,1 @@
+"""Pytest fixtures per part, loaded by tests/conftest.py; they build on tests/drivers/."""

@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import AsyncIterator
+from functools import partial
 
 import nats
 import pytest
-from faststream import TestApp
 from nats.aio.client import Client
 
-from services.keys.app import create_app
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
-
-Request = Callable[..., Awaitable[dict[str, Any]]]
+from tests.drivers import keys
+from tests.drivers.keys import Request
 
 
 @pytest.fixture
@@ -24,16 +20,9 @@ def keys_settings(nats_url: str, db_url: str) -> KeysSettings:
     return KeysSettings(nats_url=nats_url, db_url=db_url, master_key=new_master_key())
 
 
-@asynccontextmanager
-async def running(settings: KeysSettings) -> AsyncIterator[None]:
-    """One keys replica, started and stopped the way `faststream run` does it."""
-    async with TestApp(create_app(settings)):
-        yield
-
-
 @pytest.fixture
 async def keys_service(keys_settings: KeysSettings) -> AsyncIterator[KeysSettings]:
-    async with running(keys_settings):
+    async with keys.running(keys_settings):
         yield keys_settings
 
 
@@ -47,10 +36,4 @@ async def nc(nats_url: str) -> AsyncIterator[Client]:
 @pytest.fixture
 def request_json(nc: Client) -> Request:
     """Send a request as JSON (or raw bytes) and decode the reply."""
-
-    async def send(subject: str, body: dict[str, Any] | bytes, wait: float = 5.0) -> Any:
-        data = body if isinstance(body, bytes) else json.dumps(body).encode()
-        reply = await nc.request(subject, data, timeout=wait)
-        return json.loads(reply.data)
-
-    return send
+    return partial(keys.request_json, nc)

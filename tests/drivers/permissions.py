@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import nats
-import pytest
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from typer.testing import CliRunner
@@ -25,7 +25,7 @@ from keyledger.deploy.accounts import render_accounts
 from keyledger.deploy.permissions import CALLS, KEYS, NOTIFY, ensure_credentials
 from keyledger.local.server import NatsServer
 from services.common.streams import ensure_stream
-from tests.integration.up_process import up_dev
+from tests.drivers.up_process import up_dev
 
 STREAMS = (KEYS, CALLS, NOTIFY)
 OPERATOR = "bob"
@@ -56,10 +56,10 @@ class System:
         return json.loads(result.stdout)
 
 
-@pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    """The whole system under its generated users, until the module's tests are done."""
-    folder = tmp_path_factory.mktemp("permissions") / "kl"
+@contextmanager
+def dev_system(folder: Path) -> Iterator[System]:
+    """`keyledger up --dev --data-dir folder` (its output beside the folder) until the block
+    ends: the whole system under its generated users."""
     out = folder.parent / "up.out"
     with up_dev(folder, out):
         yield System(folder, (folder / "nats.url").read_text().strip(), out.read_text())
@@ -151,13 +151,13 @@ def unchanged(
     return problems
 
 
-@pytest.fixture
-async def bare(tmp_path: Path) -> AsyncIterator[System]:
+@asynccontextmanager
+async def bare_system(folder: Path) -> AsyncIterator[System]:
     """A server with the generated users and the three streams, and nothing else."""
-    passwords = {i: found.password for i, found in ensure_credentials(tmp_path).items()}
+    passwords = {i: found.password for i, found in ensure_credentials(folder).items()}
     auth = render_accounts(passwords)
-    with NatsServer.start(tmp_path / "js", authorization=auth, die_with_parent=True) as server:
-        where = System(tmp_path, server.url, "")
+    with NatsServer.start(folder / "js", authorization=auth, die_with_parent=True) as server:
+        where = System(folder, server.url, "")
         admin = await connect(where, "admin")
         for spec in (KEYS_STREAM, CALLS_STREAM, NOTIFY_STREAM):
             await ensure_stream(admin.nc.jetstream(), spec)

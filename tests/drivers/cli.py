@@ -1,44 +1,18 @@
-"""Shared by the CLI tests: the keys service in-process and a CliRunner that targets it."""
+"""`keyledger ...` run in-process with CliRunner against one NATS URL, and its output read."""
 
 from __future__ import annotations
 
 import json
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-from faststream import TestApp
 from typer.testing import CliRunner, Result
 
 from keyledger.cli import app
-from services.keys.app import create_app
-from services.keys.settings import KeysSettings
-from services.keys.vault import new_master_key
 
 ENTRY_POINT = Path(sys.executable).parent / "keyledger"
-
-
-@pytest.fixture(autouse=True)
-def no_ambient_config(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    # a developer's own `keyledger up` or exported variables must not leak into the tests
-    for name in ("KEYLEDGER_NATS_URL", "KEYLEDGER_DATA_DIR"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-
-
-@pytest.fixture
-def cli_service(nats_url: str, tmp_path: Path) -> Iterator[str]:
-    """The keys service running in this process (on TestApp's portal thread)."""
-    settings = KeysSettings(
-        nats_url=nats_url,
-        db_url=f"sqlite+aiosqlite:///{tmp_path}/keys.db",
-        master_key=new_master_key(),
-    )
-    with TestApp(create_app(settings)):
-        yield nats_url
 
 
 class Cli:
@@ -71,18 +45,8 @@ class Cli:
             time.sleep(0.1)
 
 
-@pytest.fixture
-def cli(cli_service: str) -> Cli:
-    return Cli(cli_service)
-
-
-@pytest.fixture
-def acme(cli: Cli) -> Cli:
-    cli.ok("account", "open", "acme", "--owner", "alice", "--email", "alice@example.com")
-    return cli
-
-
 def field(output: str, label: str) -> str:
+    """The value of the `label: value` line of human-readable output."""
     for line in output.splitlines():
         if line.startswith(f"{label}:"):
             return line.split(":", 1)[1].strip()

@@ -1,0 +1,66 @@
+"""A real SMTP server on loopback (aiosmtpd) that records what it accepts, for notifier tests."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from email import message_from_bytes, policy
+from email.message import EmailMessage
+from typing import Any
+
+from aiosmtpd.controller import Controller
+
+from keyledger.local.server import free_port
+
+
+class SmtpSink:
+    """Accepts mail on 127.0.0.1:`port`; can refuse recipients or stall before RCPT answers."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.messages: list[EmailMessage] = []
+        self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 no such user"
+        self.stall = threading.Event()  # while set, RCPT waits (a delivery in flight)
+        self.stalled = threading.Event()  # set once a client is waiting in RCPT
+        self._lock = threading.Lock()
+        self._controller: Controller | None = None
+
+    def start(self) -> SmtpSink:
+        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller.start()
+        return self
+
+    def stop(self) -> None:
+        if self._controller is not None:
+            self._controller.stop()
+            self._controller = None
+
+    @property
+    def running(self) -> bool:
+        return self._controller is not None
+
+    def to(self, address: str) -> list[EmailMessage]:
+        with self._lock:
+            return [m for m in self.messages if m["To"] == address]
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [str(m["Message-ID"]) for m in self.messages]
+
+    async def handle_RCPT(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        while self.stall.is_set():
+            self.stalled.set()
+            await asyncio.sleep(0.01)
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        parsed = message_from_bytes(envelope.original_content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        with self._lock:
+            self.messages.append(parsed)
+        return "250 Message accepted"
