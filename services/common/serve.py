@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from faststream.nats.annotations import NatsMessage
+from faststream.nats.annotations import NatsMessage  # noqa: TC002  (read at run time by FastStream)
 from pydantic import BaseModel
 
 from services.common.requests import parse, respond

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from faststream import TestApp
-from nats.aio.client import Client
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeoutError
 
 from contracts.calllog import CallRecorded, query_subject, recorded_subject
 from services.calllog.app import Deps, create_app
-from services.calllog.settings import CallLogSettings
-from tests.fakes.calllog import Clock
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.aio.client import Client
+
+    from services.calllog.settings import CallLogSettings
+    from tests.fakes.calllog import Clock
 
 
 @asynccontextmanager

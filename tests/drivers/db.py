@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import asyncpg
 
 from tests.random_refs import db_name
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 # CI has PostgreSQL: a test that cannot reach it fails rather than skips
 PG_ADMIN_DSN = os.environ.get("KEYLEDGER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")

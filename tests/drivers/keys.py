@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import nats.errors
 from faststream import TestApp
-from nats.aio.client import Client
 
 from contracts.keys import KEYS_STREAM, event_subject
 from services.keys.app import create_app
-from services.keys.settings import KeysSettings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from services.keys.settings import KeysSettings
 
 # what the request_json fixture gives: (subject, body, wait=5.0) -> the decoded reply
 Request = Callable[..., Awaitable[dict[str, Any]]]

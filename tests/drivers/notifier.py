@@ -7,22 +7,26 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats.errors
 from faststream import TestApp
-from nats.aio.client import Client
 
 from contracts.calendar import add_months
 from contracts.keys import KEYS_STREAM
 from keyledger.local.server import log_tail
 from services.notifier.app import create_app
 from services.notifier.settings import NotifierSettings
-from tests.drivers.smtp import SmtpSink
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from datetime import datetime
+
+    from nats.aio.client import Client
+
+    from tests.drivers.smtp import SmtpSink
 
 REPO = Path(__file__).resolve().parents[2]
 FACTORY = "services.notifier.app:create_app"

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
-from nats.aio.client import Client
-from nats.js import JetStreamContext
 from typer.testing import CliRunner
 
 from contracts.calllog import CALLS_STREAM, CallRecorded
@@ -26,6 +22,13 @@ from keyledger.deploy.permissions import CALLS, KEYS, NOTIFY, ensure_credentials
 from keyledger.local.server import NatsServer
 from services.common.streams import ensure_stream
 from tests.drivers.up_process import up_dev
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
+    from nats.js import JetStreamContext
 
 STREAMS = (KEYS, CALLS, NOTIFY)
 OPERATOR = "bob"

@@ -10,13 +10,15 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats.errors
-from nats.aio.client import Client
 
 from keyledger.local.server import log_tail, parent_death_preexec
 from keyledger.local.up import SERVICES, ServiceSpec
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
 REPO = Path(__file__).resolve().parents[2]
 SPECS: dict[str, ServiceSpec] = {spec.name: spec for spec in SERVICES}

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime
-from email.message import Message
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from nats.js import JetStreamContext, api
 
@@ -16,6 +13,11 @@ from contracts.envelope import GENESIS_HASH, seal
 from contracts.notifier import NOTIFY_STREAM
 from services.common.eventlog import Conflict, Stored
 from services.notifier.reminders.mailer import DeliveryError, Send
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from datetime import datetime
+    from email.message import Message
 
 
 @dataclass

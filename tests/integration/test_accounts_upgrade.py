@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nats
 import pytest
@@ -11,6 +11,9 @@ from contracts.connection import options
 from keyledger.deploy.permissions import ensure_credentials
 from keyledger.local.nats import adopt_single_account_store, current_authorization
 from keyledger.local.server import NatsServer
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.nats
 

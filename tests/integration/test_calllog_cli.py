@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nats
 import pytest
 from faststream import TestApp
 from typer.testing import CliRunner
 
-from contracts.calllog import CallRecorded
 from keyledger.cli import app
 from services.calllog.app import create_app
 from services.calllog.settings import CallLogSettings
 from tests.drivers.calllog import ingested, publish
 from tests.drivers.cli import Cli, field
 from tests.fakes.calllog import a_call
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from contracts.calllog import CallRecorded
 
 # no developer's KEYLEDGER_* variables or working directory leak in
 pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("no_ambient_config")]

@@ -6,18 +6,22 @@ from __future__ import annotations
 import json
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import pytest
-from nats.aio.client import Client
 from sqlalchemy import func, select
 
 from services.calllog.retention import delete_expired
-from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.common.sql import make_engine
 from tests.drivers.calllog import calllog_running, ingested, listed, publish, publish_raw, query
 from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from services.calllog.settings import CallLogSettings
 
 pytestmark = pytest.mark.nats
 WEEK = timedelta(days=7)

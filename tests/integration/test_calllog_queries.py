@@ -6,16 +6,19 @@ from __future__ import annotations
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nats.aio.client import Client
 
 from contracts.calllog import CallPage, CallRecorded
-from services.calllog.settings import CallLogSettings
 from tests.drivers.calllog import ingested, listed, publish, query
 from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from services.calllog.settings import CallLogSettings
 
 pytestmark = pytest.mark.nats
 

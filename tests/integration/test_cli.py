@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
@@ -15,6 +15,9 @@ from contracts.calendar import add_months
 from keyledger.cli import app
 from keyledger.local.server import free_port
 from tests.drivers.cli import ENTRY_POINT, Cli, field
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 # no developer's KEYLEDGER_* variables or working directory leak in
 pytestmark = pytest.mark.usefixtures("no_ambient_config")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from tests.drivers.cli import Cli
+if TYPE_CHECKING:
+    from tests.drivers.cli import Cli
 
 # no developer's KEYLEDGER_* variables or working directory leak in
 pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("no_ambient_config")]

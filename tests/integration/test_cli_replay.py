@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import TYPE_CHECKING
 
 import nats
 import pytest
@@ -11,7 +12,9 @@ from nats.js import api
 
 from contracts.envelope import canonical_json
 from keyledger.audit.replay import read_stream
-from tests.drivers.cli import Cli
+
+if TYPE_CHECKING:
+    from tests.drivers.cli import Cli
 
 # no developer's KEYLEDGER_* variables or working directory leak in
 pytestmark = pytest.mark.usefixtures("no_ambient_config")

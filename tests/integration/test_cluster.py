@@ -7,19 +7,15 @@ import contextlib
 import json
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import nats.errors
 import pytest
 from faststream import TestApp
-from nats.aio.client import Client
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
 from contracts.keys import KEYS_STREAM
@@ -37,6 +33,13 @@ from services.notifier import projection as notifier_projection
 from tests.drivers.notifier import running_notifier, settings_for
 from tests.fakes.calllog import a_call
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]
 RETRYABLE = {"unavailable"}

@@ -5,14 +5,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from functools import partial
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
-from nats.aio.client import Client
 
 from contracts.keys import KEYS_STREAM
 from keyledger.client import KeyledgerClient, Refused, Unreachable
@@ -21,6 +18,12 @@ from services.keys.vault import new_master_key
 from tests.drivers.db import pg_database
 from tests.drivers.replicas import SPECS, Replica, Replicas, health, wait_serving
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+    from pathlib import Path
+
+    from nats.aio.client import Client
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres]
 

@@ -16,10 +16,9 @@ import sys
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nats.aio.client import Client
 
 from contracts.calendar import add_months
 from contracts.envelope import GENESIS_HASH, chain_hash
@@ -27,12 +26,16 @@ from contracts.keys import KEYS_STREAM, event_subject
 from contracts.notifier import NOTIFY_STREAM
 from contracts.notifier import event_subject as notify_subject
 from keyledger.audit.replay import read_messages
-from services.keys.settings import KeysSettings
-from services.notifier.settings import NotifierSettings
 from tests.drivers.keys import Request, running
 from tests.drivers.notifier import Notify, running_notifier
 from tests.plugins.db import sqlite_only
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from services.keys.settings import KeysSettings
+    from services.notifier.settings import NotifierSettings
 
 pytestmark = pytest.mark.nats
 KEYLEDGER = Path(sys.executable).parent / "keyledger"

@@ -3,31 +3,35 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from nats.aio.client import Client
 from sqlalchemy import select
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
 from keyledger.gateway import Gateway, KeyledgerMiddleware
 from keyledger.gateway import example as example_gateway
-from keyledger.local.server import NatsServer
-from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.common.sql import make_engine
-from services.keys.settings import KeysSettings
 from tests.drivers.calllog import listed_at_least
-from tests.drivers.keys import Request as KeysRequest
 from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.aio.client import Client
+    from starlette.requests import Request
+
+    from keyledger.local.server import NatsServer
+    from services.calllog.settings import CallLogSettings
+    from services.keys.settings import KeysSettings
+    from tests.drivers.keys import Request as KeysRequest
 
 pytestmark = [
     pytest.mark.nats,

@@ -6,17 +6,21 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
 
 import pytest
 import uvicorn
 from starlette.applications import Starlette
-from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from keyledger.gateway.protocol import HeadTimeoutProtocol
 from keyledger.local.gateway import gateway_command
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from starlette.requests import Request
 
 HEAD_TIMEOUT = 1.0
 SLOW_CLIENTS = 40

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -14,6 +13,9 @@ from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.drivers.keys import Request, running, stored_events
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.nats
 ROTATES = 30

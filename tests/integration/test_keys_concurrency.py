@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
@@ -15,9 +15,11 @@ from faststream.nats import JStream, NatsBroker, PullSub
 from contracts.envelope import GENESIS_HASH, chain_hash
 from contracts.keys import KEYS_STREAM
 from services.common.streams import StreamMismatch, ensure_stream
-from services.keys.settings import KeysSettings
 from tests.drivers.keys import Request, running, stored_events
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from services.keys.settings import KeysSettings
 
 pytestmark = pytest.mark.nats
 

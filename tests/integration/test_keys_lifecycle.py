@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from services.keys.settings import KeysSettings
 from tests.drivers.keys import Request, running
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from services.keys.settings import KeysSettings
 
 pytestmark = pytest.mark.nats
 

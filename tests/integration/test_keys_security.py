@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
@@ -13,9 +13,11 @@ from sqlalchemy import MetaData, select
 
 from contracts import keyformat
 from services.common.sql import make_engine
-from services.keys.settings import KeysSettings
-from tests.drivers.keys import Request
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from services.keys.settings import KeysSettings
+    from tests.drivers.keys import Request
 
 pytestmark = pytest.mark.nats
 

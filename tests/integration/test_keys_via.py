@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
-from nats.aio.client import Client
 
 from contracts.accounts import FRONTENDS, REQUEST_INFO_HEADER, SERVICES
 from keyledger.local.server import NatsServer
@@ -18,6 +15,12 @@ from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.drivers.keys import running, stored_events
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
 
 pytestmark = pytest.mark.nats
 

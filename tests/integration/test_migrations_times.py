@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Column, Connection, MetaData, Table, select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.micros import to_micros
 from services.common.migrate import current_revision, head_revision, upgrade_to_head
@@ -23,6 +21,11 @@ from tests.drivers.schema import (
     database_shape,
     metadata_shape,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 BEFORE = "0002"  # the last revision that stored DateTime(timezone=True)
 with_times = pytest.mark.parametrize("service", ["keys", "notifier"])

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import mailbox
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from faststream import TestApp
@@ -15,6 +14,10 @@ from keyledger.cli.times import parse_as_of
 from services.notifier.app import create_app
 from tests.drivers.cli import Cli
 from tests.drivers.notifier import settings_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 # no developer's KEYLEDGER_* variables or working directory leak in
 pytestmark = pytest.mark.usefixtures("no_ambient_config")

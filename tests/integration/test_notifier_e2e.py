@@ -5,18 +5,20 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from contracts.calendar import add_months
 from contracts.envelope import GENESIS_HASH, chain_hash
 from keyledger.audit.replay import read_stream
-from tests.drivers.keys import Request
-from tests.drivers.notifier import Notify
-from tests.drivers.smtp import SmtpSink
 from tests.plugins.db import sqlite_only
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from tests.drivers.keys import Request
+    from tests.drivers.notifier import Notify
+    from tests.drivers.smtp import SmtpSink
 
 pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("notifier_service")]
 

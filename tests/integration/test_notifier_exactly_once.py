@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from nats.aio.client import Client
 
 from contracts.calendar import add_months
 from keyledger.audit.replay import read_stream
-from services.notifier.settings import NotifierSettings
-from tests.drivers.keys import Request
 from tests.drivers.notifier import (
     Notify,
     notifier_process,
@@ -23,8 +19,17 @@ from tests.drivers.notifier import (
     settings_for,
     wait_serving,
 )
-from tests.drivers.smtp import SmtpSink
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+    from services.notifier.settings import NotifierSettings
+    from tests.drivers.keys import Request
+    from tests.drivers.smtp import SmtpSink
 
 pytestmark = pytest.mark.nats
 

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.envelope import GENESIS_HASH, chain_hash
 from services.notifier import projection
 from services.notifier.store import create_schema, heads, keys, notifier_engine
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 T0 = datetime(2026, 1, 5, 9, tzinfo=UTC)
 HINT = {"hint": "klk_…abcd", "fingerprint": "f" * 64}

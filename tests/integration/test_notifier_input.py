@@ -5,20 +5,24 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nats.aio.client import Client
 
 from contracts.calendar import add_months
 from contracts.envelope import canonical_json
 from contracts.keys import KEYS_STREAM, event_subject
 from services.common.streams import ensure_stream
-from services.notifier.settings import NotifierSettings
 from tests.drivers.notifier import Notify, running_notifier, settings_for
-from tests.drivers.smtp import SmtpSink
 from tests.plugins.db import sqlite_only
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+    from services.notifier.settings import NotifierSettings
+    from tests.drivers.smtp import SmtpSink
 
 pytestmark = pytest.mark.nats
 T0 = datetime(2025, 3, 31, 8, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ reads its account's copies of the streams, long ones too."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from nats.js.errors import NotFoundError
@@ -19,6 +19,9 @@ from keyledger.deploy.permissions import CALLS, KEYS, NOTIFY, ORIGIN_API, ensure
 from keyledger.local.server import NatsServer
 from services.common.streams import ensure_stream
 from tests.drivers.permissions import System, connect
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.nats
 JS = "$JS.API"

@@ -5,26 +5,21 @@ from __future__ import annotations
 import asyncio
 import functools
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import pytest
-from nats.aio.client import Client
 from sqlalchemy import Table, delete, select, text
 
 from contracts.calendar import add_months
 from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE
-from services.calllog.settings import CallLogSettings
 from services.calllog.store import calls
 from services.calllog.store import tracking as calls_tracking
 from services.common.sql import as_utc, make_engine
 from services.keys import projection
-from services.keys.settings import KeysSettings
 from services.keys.store import audit as keys_audit
 from services.keys.store import tracking as keys_tracking
 from services.notifier import migrations as notifier_migrations
@@ -38,6 +33,15 @@ from tests.drivers.keys import Request, running
 from tests.drivers.notifier import Notify, running_notifier, settings_for
 from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import db_name, new_account
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+    from services.calllog.settings import CallLogSettings
+    from services.keys.settings import KeysSettings
 
 pytestmark = pytest.mark.nats
 # a rebuild deletes the durable, or keeps it: the projector then fills the new database

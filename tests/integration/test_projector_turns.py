@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
-from nats.aio.client import Client
 from nats.js import api
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.common.projector import Projector
 from services.common.pull import BatchPull
 from services.common.sql import make_engine
 from services.common.turn import turn_for
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.aio.client import Client
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 pytestmark = pytest.mark.nats
 

@@ -6,16 +6,14 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
 import pytest_asyncio
-from nats.aio.client import Client
 from sqlalchemy import func, select
 
 from contracts.calendar import add_months
@@ -33,6 +31,11 @@ from tests.drivers.replicas import SPECS, Replica, Replicas, health, wait_servin
 from tests.drivers.smtp import SmtpSink
 from tests.fakes.calllog import a_call
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from nats.aio.client import Client
 
 pytestmark = [pytest.mark.nats, pytest.mark.postgres, pytest.mark.asyncio(loop_scope="module")]
 

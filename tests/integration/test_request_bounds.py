@@ -6,19 +6,22 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nats.aio.client import Client
 
 from contracts import keyformat
-from services.calllog.settings import CallLogSettings
-from services.notifier.settings import NotifierSettings
 from tests.drivers.calllog import ingested, listed, publish, publish_raw, query
-from tests.drivers.keys import Request
-from tests.drivers.notifier import Notify
 from tests.fakes.calllog import Clock, a_call
 from tests.random_refs import new_account
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+
+    from services.calllog.settings import CallLogSettings
+    from services.notifier.settings import NotifierSettings
+    from tests.drivers.keys import Request
+    from tests.drivers.notifier import Notify
 
 pytestmark = pytest.mark.nats
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import text
 
 from services.common.sql import make_engine, use_wal
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 async def test_every_connection_is_in_wal_mode(tmp_path: Path) -> None:

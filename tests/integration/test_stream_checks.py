@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
@@ -12,10 +12,12 @@ from nats.js import api
 from contracts.calllog import CALLS_STREAM
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import NOTIFY_STREAM
-from contracts.streams import StreamSpec
 from services.common.streams import StreamMismatch, ensure_stream, mismatches, stream_config
-from services.keys.settings import KeysSettings
 from tests.drivers.keys import running
+
+if TYPE_CHECKING:
+    from contracts.streams import StreamSpec
+    from services.keys.settings import KeysSettings
 
 WEAKER: list[tuple[str, dict[str, Any]]] = [
     ("storage", {"storage": api.StorageType.MEMORY}),

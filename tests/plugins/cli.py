@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from faststream import TestApp
@@ -16,6 +15,10 @@ from services.keys.app import create_app
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.drivers.cli import Cli
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
 
 
 @pytest.fixture

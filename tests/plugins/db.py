@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.drivers.db import pg_database
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
 
 # for tests where the database makes no difference: the db_url fixture's SQLite case only
 sqlite_only = pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import partial
+from typing import TYPE_CHECKING
 
 import nats
 import pytest
-from nats.aio.client import Client
 
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.drivers import keys
-from tests.drivers.keys import Request
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nats.aio.client import Client
+
+    from tests.drivers.keys import Request
 
 
 @pytest.fixture

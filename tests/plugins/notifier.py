@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from nats.aio.client import Client
 
-from services.notifier.settings import NotifierSettings
 from tests.drivers.notifier import Notify, running_notifier, settings_for
-from tests.drivers.smtp import SmtpSink
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+    from pathlib import Path
+
+    from nats.aio.client import Client
+
+    from services.notifier.settings import NotifierSettings
+    from tests.drivers.smtp import SmtpSink
 
 
 @pytest.fixture

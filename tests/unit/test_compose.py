@@ -8,11 +8,10 @@ import re
 import subprocess
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
-from pydantic_settings import BaseSettings
 
 from keyledger.cli import app as cli_app
 from keyledger.deploy.compose import CONFIG_FILE, NODES, env_file, nats_config, password_var
@@ -21,6 +20,9 @@ from keyledger.local.server import nats_server_binary
 from services.calllog.settings import CallLogSettings
 from services.keys.settings import KeysSettings
 from services.notifier.settings import NotifierSettings
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SETTINGS: dict[str, type[BaseSettings]] = {

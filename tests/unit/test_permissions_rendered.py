@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import SecretStr
@@ -19,6 +19,9 @@ from keyledger.deploy.permissions import DESTRUCTIVE, IDENTITIES, ensure_credent
 from services.common.connect import credentials
 from services.common.inboxes import answerable
 from services.keys.projection import PROJECTION
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 STREAMS = ("KEYS", "CALLS", "NOTIFY")
 RESTRICTED = [i for i in IDENTITIES if i != "admin"]

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import pytest
 import typer
 
 from keyledger.audit.replay import Finding, Problem
 from keyledger.cli.common import Target
 from keyledger.cli.replay import EXIT_CHAIN_BROKEN, EXIT_FOREIGN, Outcome, report
+
+if TYPE_CHECKING:
+    import pytest
 
 FOREIGN = Finding(4, "keys.events.victim", "not JSON")
 BROKEN = Problem(7, "acme", 3, "hash 1234 does not match the content: the event was altered")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
-from pydantic_settings import BaseSettings
 
 from services.calllog.settings import CallLogSettings
 from services.common.settings import ServiceSettings
 from services.keys.settings import KeysSettings
 from services.notifier.settings import NotifierSettings
+
+if TYPE_CHECKING:
+    from pydantic_settings import BaseSettings
 
 SHARED = {
     "nats_url",

@@ -5,14 +5,16 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
-from nats.aio.client import Client
 from pydantic import BaseModel, ConfigDict
 
 from contracts import calllog, keys, notifier
 from keyledger.client import KeyledgerClient
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
 
 _IDS = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
 

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, select
@@ -14,6 +14,9 @@ from sqlalchemy.pool import StaticPool
 
 from services.common.micros import from_micros, to_micros
 from services.common.sql import UtcMicros
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 PLUS_0530 = timezone(timedelta(hours=5, minutes=30))
 MINUS_0800 = timezone(timedelta(hours=-8))

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
-from faststream import FastStream
 from faststream.nats import NatsBroker, TestNatsBroker
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import RETENTION_SECONDS
 from services.calllog.app import Deps, create_app
 from services.calllog.settings import CallLogSettings
 from tests.fakes.calllog import Clock, memory_store
+
+if TYPE_CHECKING:
+    from faststream import FastStream
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 NOW = datetime(2026, 11, 30, 12, 30, tzinfo=UTC)
 Ask = Callable[[str, bytes], Awaitable[dict[str, Any]]]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING
 
 from contracts.calllog import LastUsed, query_subject
 from tests.component.calllog.conftest import NOW, Ask
 from tests.fakes.calllog import Clock, a_call, seed
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 LAST_USED = query_subject("last_used")
 WEEK = timedelta(days=7)

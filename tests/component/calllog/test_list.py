@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import RETENTION_SECONDS, CallPage
 from services.calllog.queries.listing import answer_list
 from tests.component.calllog.conftest import NOW
 from tests.fakes.calllog import a_call, seed
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 WEEK = timedelta(days=7)
 MINUTE = timedelta(minutes=1)

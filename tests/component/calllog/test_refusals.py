@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
 from contracts.calllog import query_subject
-from tests.component.calllog.conftest import Ask
+
+if TYPE_CHECKING:
+    from tests.component.calllog.conftest import Ask
 
 SUBJECTS = [query_subject("stats"), query_subject("last_used")]
 GOOD = b'{"account_id": "acct-1", "key_id": "key_1"'  # closed by each test

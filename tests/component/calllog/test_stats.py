@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import json
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from contracts.calllog import CallStats, query_subject
 from services.calllog.settings import CallLogSettings
 from tests.component.calllog.conftest import NOW, Ask
 from tests.fakes.calllog import a_call, seed
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 STATS = query_subject("stats")
 WEEK = timedelta(days=7)

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
@@ -20,6 +19,9 @@ from services.keys.app import Overrides, create_app
 from services.keys.settings import KeysSettings
 from services.keys.store import create_schema
 from tests.fakes.keys import FakeEvents, FakeVault
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ACCOUNT = "acme"

@@ -6,8 +6,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import pytest
@@ -22,6 +21,9 @@ from services.notifier.app import Deps, create_app
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import inbox, metadata
 from tests.fakes.notifier import FakeNotify, KeysStream, RecordingTransport
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 GENERATED = datetime(2026, 1, 5, 9, tzinfo=UTC)  # when the seeded key came into use
 NOW = datetime(2026, 6, 10, 12, tzinfo=UTC)  # the fixed clock: past the 5-month email

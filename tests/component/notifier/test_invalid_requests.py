@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 import orjson
 import pytest
 
-from tests.component.notifier.conftest import Notifier
+if TYPE_CHECKING:
+    from tests.component.notifier.conftest import Notifier
 
 ID = str(uuid.uuid4())
 # one valid request per subject, to spoil one way at a time

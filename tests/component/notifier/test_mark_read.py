@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING
 
 from tests.component.notifier.conftest import NOW, Notifier, Start, add_to_inbox
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 MARK_READ, SIDEBAR = "notify.cmd.mark_read", "notify.query.sidebar"
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 from datetime import timedelta
-
-from sqlalchemy.ext.asyncio import AsyncEngine
+from typing import TYPE_CHECKING
 
 from tests.component.notifier.conftest import GENERATED, NOW, Notifier, add_to_inbox, seed
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 SIDEBAR, REMINDERS, HEALTH = "notify.query.sidebar", "notify.query.reminders", "notify.query.health"
 EARLIER = NOW - timedelta(days=1)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import orjson
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from services.notifier.reminders.mailer import DeliveryError
 from tests.component.notifier.conftest import (
@@ -15,7 +15,11 @@ from tests.component.notifier.conftest import (
     Start,
     seed,
 )
-from tests.fakes.notifier import FakeNotify, RecordingTransport
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    from tests.fakes.notifier import FakeNotify, RecordingTransport
 
 SWEEP, REMINDERS, SIDEBAR = "notify.cmd.sweep", "notify.query.reminders", "notify.query.sidebar"
 TIME_TRAVEL_MESSAGE = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -23,7 +24,6 @@ from contracts.keys import (
     SuperAdminGranted,
     SuperAdminRevoked,
 )
-from contracts.replies import ErrorCode
 from services.keys.domain import (
     AccountState,
     DomainError,
@@ -32,6 +32,9 @@ from services.keys.domain import (
     evolve,
     key_age,
 )
+
+if TYPE_CHECKING:
+    from contracts.replies import ErrorCode
 
 T0 = datetime(2026, 1, 31, 12, 0, tzinfo=UTC)
 FRESH = NewKey(key_id="key_new", hint="klk_…new1", fingerprint="ab" * 32)

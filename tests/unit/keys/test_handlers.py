@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -20,10 +20,14 @@ from contracts.keys import (
     event_subject,
 )
 from services.keys.domain import DomainError
-from services.keys.eventstore import Stored
 from services.keys.handlers import Deps, handle
 from services.keys.registry import Registry
 from tests.fakes.keys import FakeEvents, FakeVault
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from services.keys.eventstore import Stored
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ACCOUNT = "acme"
