@@ -7,7 +7,6 @@ import re
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from contracts.calllog import MAX_PAGE, RETENTION_SECONDS, STATUS_FILTER
 from keyledger.cli.common import (
@@ -20,21 +19,18 @@ from keyledger.cli.common import (
     labelled,
     show,
 )
+from keyledger.cli.groups import DefaultCommandGroup
 from keyledger.cli.times import since_option
 from keyledger.client import KeyledgerClient, Refused, Unreachable
 
 LAST_USED_TIMEOUT = 2.0
 
 
-class ListByDefault(TyperGroup):
+class ListByDefault(DefaultCommandGroup):
     """`calls ACCOUNT ...` means `calls list ACCOUNT ...`; `calls stats ACCOUNT` is stats.
     (An account literally named `stats` is listed with `calls list stats`.)"""
 
-    # ctx is typer's vendored click Context, which typer does not export
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = ["list", *args]
-        return super().parse_args(ctx, args)
+    default_command = "list"
 
 
 calls_app = typer.Typer(

@@ -19,7 +19,8 @@ from keyledger.cli.common import (
     labelled,
     show,
 )
-from keyledger.cli.notify_support import AsOfOpt, DefaultCommandGroup, ask
+from keyledger.cli.groups import DefaultCommandGroup
+from keyledger.cli.notify_support import AsOfOpt, ask
 
 SWEEP_TIMEOUT = 120.0  # a sweep delivers before it answers: give it time
 

@@ -1,4 +1,4 @@
-"""What the notifier commands build on: a group with a default command, --as-of, the call."""
+"""What the notifier commands build on: --as-of and the call."""
 
 from __future__ import annotations
 
@@ -6,29 +6,10 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from keyledger.cli.common import Target, connect, run_async
 from keyledger.cli.times import as_of_option
 from keyledger.client.notifier import NotifierClient
-
-
-class DefaultCommandGroup(TyperGroup):
-    """A group whose first argument, when it names no sub-command, goes to `default_command`:
-    `notifications alice` runs `notifications list alice`, `notifications read ...` runs read."""
-
-    default_command = ""
-    default_usage = ""
-
-    # ctx is typer's vendored click Context, which typer does not export: typed loosely
-    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ctx.help_option_names:
-            args = [self.default_command, *args]
-        return super().parse_args(ctx, args)
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        return [f"{self.default_usage} | COMMAND [ARGS]..."]
-
 
 AsOfOpt = Annotated[
     str | None,
