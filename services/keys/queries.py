@@ -10,7 +10,6 @@ from sqlalchemy import select
 
 from contracts.envelope import Via
 from contracts.keys import AuditEntry, AuditPage, AuditQuery, KeyQuery, LiveKey
-from services.common.sql import as_utc
 from services.keys.domain import live_key
 from services.keys.handlers import Deps, catch_up
 from services.keys.store import audit as audit_table
@@ -38,7 +37,7 @@ async def audit(engine: AsyncEngine, q: AuditQuery) -> AuditPage:
     items = [
         AuditEntry(
             sequence=r["sequence"],
-            occurred_at=as_utc(r["occurred_at"]),
+            occurred_at=r["occurred_at"],
             actor=r["actor"],
             action=r["action"],
             key_id=r["key_id"],

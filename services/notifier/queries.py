@@ -20,7 +20,6 @@ from contracts.notifier import (
     SidebarQuery,
     UpcomingReminder,
 )
-from services.common.sql import as_utc
 from services.notifier import projection
 from services.notifier.domain import channels_at, months_in_use, recipients, upcoming
 from services.notifier.reminders import due
@@ -35,10 +34,6 @@ if TYPE_CHECKING:
     from services.common.serve import Headers
 
 HISTORY_LIMIT = 500
-
-
-def _maybe(moment: datetime | None) -> datetime | None:
-    return as_utc(moment) if moment is not None else None
 
 
 async def reminders_of(engine: AsyncEngine, q: RemindersQuery, now: datetime) -> RemindersResult:
@@ -67,18 +62,18 @@ async def reminders_of(engine: AsyncEngine, q: RemindersQuery, now: datetime) ->
             channel=r.channel,
             recipient=r.recipient,
             email=r.email,
-            due_at=as_utc(r.due_at),
+            due_at=r.due_at,
             state=r.state,
             attempts=r.attempts,
-            delivered_at=_maybe(r.delivered_at),
-            next_attempt_at=as_utc(r.next_attempt_at) if r.state == "claimed" else None,
+            delivered_at=r.delivered_at,
+            next_attempt_at=r.next_attempt_at if r.state == "claimed" else None,
             last_error=r.last_error,
         )
         for r in reversed(rows)  # the newest HISTORY_LIMIT, oldest first
     ]
     if key is None:
         return RemindersResult(account_id=q.account_id, as_of=as_of, reminders=history, upcoming=[])
-    since = as_utc(key.in_use_since)
+    since = key.in_use_since
     names = [p.user for p in recipients(folks, key.last_creator)]
     info = ActiveKeyInfo(
         key_id=key.key_id,
@@ -122,8 +117,8 @@ async def sidebar(engine: AsyncEngine, q: SidebarQuery) -> SidebarPage:
             milestone_months=r.milestone,
             title=r.title,
             message=r.message,
-            created_at=as_utc(r.created_at),
-            read_at=as_utc(r.read_at) if r.read_at else None,
+            created_at=r.created_at,
+            read_at=r.read_at if r.read_at else None,
         )
         for r in rows
     ]

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, func, or_, select, update
 
-from services.common.sql import as_utc
 from services.notifier.domain import Channel, Reminder
 from services.notifier.store import keys, reminders
 
@@ -95,13 +94,13 @@ def to_reminder(r: Any) -> Reminder:
         account_id=r.account_id,
         key_id=r.key_id,
         key_hint=r.key_hint,
-        in_use_since=as_utc(r.in_use_since),
+        in_use_since=r.in_use_since,
         source_event_id=r.source_event_id,
         milestone=r.milestone,
         channel=r.channel,
         recipient=r.recipient,
         email=r.email,
-        due_at=as_utc(r.due_at),
+        due_at=r.due_at,
     )
 
 

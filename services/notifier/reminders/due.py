@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, func, select, update
 
-from services.common.sql import as_utc, insert_ignore
+from services.common.sql import insert_ignore
 from services.notifier.domain import ActiveKey, Person, Reminder
 from services.notifier.reminders.claims import CLAIMED
 from services.notifier.store import keys, people, reminders
@@ -37,7 +37,7 @@ async def due_keys(
                 account_id=r.account_id,
                 key_id=r.key_id,
                 hint=r.hint,
-                in_use_since=as_utc(r.in_use_since),
+                in_use_since=r.in_use_since,
                 last_creator=r.last_creator,
                 source_event_id=r.source_event_id,
             ),

@@ -16,7 +16,6 @@ from contracts.notifier import EVENT_VERSION, NOTIFY_STREAM, ReminderSent, event
 from contracts.stored import chain_problem
 from services.common import eventlog
 from services.common.eventlog import Conflict, EventLog, Stored
-from services.common.sql import as_utc
 from services.notifier.reminders.claims import DELIVERED, to_reminder
 from services.notifier.store import reminders
 
@@ -132,7 +131,7 @@ class Publisher:
                 break
             per_account: dict[str, list[tuple[Reminder, datetime]]] = defaultdict(list)
             for row in rows:
-                per_account[row.account_id].append((to_reminder(row), as_utc(row.delivered_at)))
+                per_account[row.account_id].append((to_reminder(row), row.delivered_at))
             results = await asyncio.gather(
                 *(self._account(items) for items in per_account.values()), return_exceptions=True
             )
