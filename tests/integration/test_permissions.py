@@ -43,7 +43,13 @@ EVENTS = {
 READS = {"keys": {KEYS}, "notifier": set(), "calllog": set(), "auditor": set(STREAMS)}
 SERVES = {"keys": ("keys.cmd.>", "keys.verify"), "notifier": ("notify.cmd.>",)}
 SERVES |= {"calllog": ("calls.query.>",)}
-OTHERS_REQUESTS = ("keys.cmd.reveal", "keys.query.audit", "calls.query.list", "notify.cmd.sweep")
+OTHERS_REQUESTS = (
+    "keys.cmd.reveal",
+    "keys.query.audit",
+    "keys.query.accounts",
+    "calls.query.list",
+    "notify.cmd.sweep",
+)
 MAY_REQUEST = {
     "keys": ("keys.",),
     "notifier": ("notify.",),
@@ -235,6 +241,13 @@ def test_the_cli_and_the_auditor_do_their_jobs(system: System, key: str) -> None
     assert notify["verified"]["events"] >= 1
     calls = system.cli("replay", "--stream", CALLS, "--subject", "calls.recorded.>")
     assert len(calls["events"]) >= 1
+
+
+async def test_an_operator_asks_which_accounts_a_user_administers(system: System, key: str) -> None:
+    found = read_credentials(credentials_file(system.data_dir, OPERATOR))
+    async with await KeyledgerClient.connect(system.url, credentials=found) as operator:
+        mine = await operator.accounts_of("alice")
+    assert {"account_id": "acme", "super_admins": ["alice"]} in mine["accounts"]
 
 
 async def test_a_gateway_verifies_keys_and_records_calls(system: System, key: str) -> None:
