@@ -52,9 +52,11 @@ SCHEMAS: list[tuple[str, str, type[BaseModel], str | None]] = [
     ("query", "ListCalls", calllog.ListCalls, calllog.query_subject("list")),
     ("query", "CallStatsQuery", calllog.CallStatsQuery, calllog.query_subject("stats")),
     ("query", "LastUsedQuery", calllog.LastUsedQuery, calllog.query_subject("last_used")),
+    ("query", "ClientsQuery", calllog.ClientsQuery, calllog.query_subject("clients")),
     ("result", "CallPage", calllog.CallPage, None),
     ("result", "CallStats", calllog.CallStats, None),
     ("result", "LastUsed", calllog.LastUsed, None),
+    ("result", "KeyClients", calllog.KeyClients, None),
     ("reply", "Reply", replies.Reply, None),
     ("reply", "ErrorBody", replies.ErrorBody, None),
 ]

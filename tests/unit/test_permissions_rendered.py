@@ -75,6 +75,7 @@ def test_each_identity_reads_only_its_own_replies(identity: str) -> None:
         ("keys.verify", {"gateway", "cli"}),
         ("keys.cmd.reveal", {"cli", "keys"}),  # keys: its readiness probe
         ("keys.query.accounts", {"cli", "keys"}),
+        ("calls.query.clients", {"cli", "calllog"}),
     ],
 )
 def test_who_may_publish_where(subject: str, publishers: set[str]) -> None:
@@ -142,13 +143,17 @@ def test_requests_cross_with_the_requester_named_and_only_where_imported() -> No
     assert "jetstream" not in gateways + frontends
 
 
-def test_frontends_may_ask_which_accounts_a_user_administers() -> None:
+@pytest.mark.parametrize(
+    ("imported", "subject"),
+    [("keys.query.>", "keys.query.accounts"), ("calls.query.>", "calls.query.clients")],
+)
+def test_frontends_may_ask_what_the_console_needs(imported: str, subject: str) -> None:
     frontends = _account_block(render_accounts({}), FRONTENDS)
-    assert allowed(("keys.query.>",), "keys.query.accounts")
-    assert 'subject: "keys.query.>"}, share: true}' in frontends
+    assert matches(imported, subject)
+    assert f'subject: "{imported}"}}, share: true}}' in frontends
     bob = permissions.grant_of("bob")
     assert bob is not None
-    assert allowed(bob.publish, "keys.query.accounts")
+    assert allowed(bob.publish, subject)
 
 
 def test_operators_get_their_own_inbox_and_names_that_cannot_clash() -> None:
