@@ -143,7 +143,9 @@ async def test_an_operators_replies_are_readable_by_nobody_else(
         await carol.nc.close()
 
 
-@pytest.mark.parametrize("name", ["keys", "auditor", "cli", CAROL, "Bob", "a.b", "x>", "9x"])
+@pytest.mark.parametrize(
+    "name", ["keys", "auditor", "cli", "console", CAROL, "Bob", "a.b", "x>", "9x"]
+)
 def test_operator_add_refuses_a_taken_or_bad_name_and_writes_nothing(
     system: System, victim: str, name: str
 ) -> None:
