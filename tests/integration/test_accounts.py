@@ -99,7 +99,7 @@ def test_an_operator_added_while_running_acts_at_once(
     monkeypatch.setenv("KEYLEDGER_OPERATOR", CAROL)
     assert system.cli("key", "verify", victim)["valid"] is True
     listed = CliRunner().invoke(app, ["operator", "list", "--data-dir", str(system.data_dir)])
-    assert listed.stdout.split() == [CAROL, "cli"]
+    assert listed.stdout.split() == [CAROL, "cli", "console"]
 
 
 def test_the_history_names_the_operator_each_command_came_through(

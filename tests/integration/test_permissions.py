@@ -57,6 +57,7 @@ MAY_REQUEST = {
     "notifier": ("notify.",),
     "calllog": ("calls.",),
     "cli": ("keys.", "calls.", "notify."),
+    "console": ("keys.", "calls.", "notify."),
     OPERATOR: ("keys.", "calls.", "notify."),
     "gateway": (),
     "auditor": (),
@@ -98,7 +99,7 @@ def _forbidden() -> Iterator[Attempt]:
         yield Attempt(who, "subscribe", ">")
         yield Attempt(who, "subscribe", "_INBOX.>")
         yield Attempt(who, "subscribe", "_R_.>")
-        for other in ("cli", OPERATOR, "gateway"):
+        for other in ("cli", "console", OPERATOR, "gateway"):
             if other != who:
                 yield Attempt(who, "subscribe", f"_INBOX_{other}.>")
         # events only through a consumer; nobody reads them as they are published
