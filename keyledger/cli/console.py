@@ -38,7 +38,7 @@ def user_add(
     data_dir: DataDirOpt = None,
 ) -> None:
     """Create USER if missing and print a setup link (one use, valid 24 hours)."""
-    from keyledger.cli.migrate import default_url
+    from keyledger.cli.migrate import _sqlite_folder, default_url
     from services.console.users import setup_link_for_new_user
 
     folder = resolve_data_dir(data_dir, os.environ)
@@ -51,6 +51,7 @@ def user_add(
         )
         raise typer.Exit(EXIT_USAGE)
     database = db_url or default_url("console", folder)
+    _sqlite_folder(database)  # a first run: the data dir may not exist yet
     link = asyncio.run(setup_link_for_new_user(database, user, email, base, datetime.now(UTC)))
     typer.echo(f"setup link for {user} (one use, valid 24 hours):")
     typer.echo(link)
