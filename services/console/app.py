@@ -14,6 +14,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from contracts.connection import Credentials, given_credentials
 from keyledger.client import KeyledgerClient, Unreachable, discover_credentials
 from services.common.migrate import upgrade_to_head
 from services.common.sql import make_engine, use_wal
@@ -48,16 +49,17 @@ class Deps:
     client_factory: Callable[[ConsoleSettings], Awaitable[KeyledgerClient]] | None = None
 
 
-async def connect_client(settings: ConsoleSettings) -> KeyledgerClient:
-    """The console's own FRONTENDS identity: the `console` operator's credentials."""
-    from contracts.connection import given_credentials
-
+def credentials(settings: ConsoleSettings) -> Credentials | None:
+    """The console's own FRONTENDS identity: the settings' user + password or file, else the
+    `console` operator's file in the data dir (as `keyledger up` writes it)."""
     password = settings.nats_password.get_secret_value() if settings.nats_password else None
     found = given_credentials(settings.nats_credentials_file, settings.nats_user, password)
-    if found is None:
-        found = discover_credentials(None, settings.operator)
+    return found if found is not None else discover_credentials(None, settings.operator)
+
+
+async def connect_client(settings: ConsoleSettings) -> KeyledgerClient:
     return await KeyledgerClient.connect(
-        settings.nats_url, name="keyledger-console", credentials=found
+        settings.nats_url, name="keyledger-console", credentials=credentials(settings)
     )
 
 

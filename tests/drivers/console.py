@@ -12,7 +12,7 @@ import httpx
 
 from keyledger.client import KeyledgerClient
 from services.console import users
-from services.console.app import Deps, create_app
+from services.console.app import Deps, create_app, credentials
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -104,7 +104,8 @@ async def running(settings: ConsoleSettings, clock: Clock) -> AsyncIterator[Runn
     """The console app with its lifespan run (migrations, its client connected)."""
 
     async def connect(s: ConsoleSettings) -> KeyledgerClient:
-        return await AccountsClient.connect(s.nats_url, request_timeout=2.0)
+        found = credentials(s)
+        return await AccountsClient.connect(s.nats_url, request_timeout=2.0, credentials=found)
 
     app = create_app(settings, Deps(clock=clock, client_factory=connect))
     async with app.router.lifespan_context(app):
