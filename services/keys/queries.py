@@ -1,4 +1,4 @@
-"""Read requests of the keys service: the audit log, the live key, health."""
+"""Read requests of the keys service: the audit log, the live key, a user's accounts, health."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from contracts.envelope import Via
-from contracts.keys import AuditEntry, AuditPage, AuditQuery, KeyQuery, LiveKey
+from contracts.keys import (
+    AccountResult,
+    AccountsQuery,
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
+    KeyQuery,
+    LiveKey,
+    UserAccounts,
+)
 from services.keys.domain import live_key
 from services.keys.handlers import Deps, catch_up
 from services.keys.store import audit as audit_table
@@ -57,6 +66,16 @@ async def key(deps: Deps, q: KeyQuery) -> LiveKey:
     # refused as superseded
     await catch_up(q.account_id, deps)
     return live_key(deps.registry.state(q.account_id))
+
+
+async def accounts(registry: Registry, q: AccountsQuery) -> UserAccounts:
+    """From the registry's user index (no scan of every account); what the follower has
+    applied so far, as for keys.verify."""
+    found = [
+        AccountResult(account_id=state.account_id, super_admins=sorted(state.admins))
+        for state in registry.accounts_of(q.user)
+    ]
+    return UserAccounts(user=q.user, accounts=found)
 
 
 async def health(registry: Registry) -> dict[str, Any]:

@@ -74,6 +74,8 @@ def test_each_identity_reads_only_its_own_replies(identity: str) -> None:
         ("calls.recorded.acme", {"gateway"}),
         ("keys.verify", {"gateway", "cli"}),
         ("keys.cmd.reveal", {"cli", "keys"}),  # keys: its readiness probe
+        ("keys.query.accounts", {"cli", "keys"}),
+        ("calls.query.clients", {"cli", "calllog"}),
     ],
 )
 def test_who_may_publish_where(subject: str, publishers: set[str]) -> None:
@@ -139,6 +141,19 @@ def test_requests_cross_with_the_requester_named_and_only_where_imported() -> No
     # the auditors reach the services' JetStream API only under a prefix of their own
     assert auditors.count(f'to: "{permissions.ORIGIN_API}.') == 6
     assert "jetstream" not in gateways + frontends
+
+
+@pytest.mark.parametrize(
+    ("imported", "subject"),
+    [("keys.query.>", "keys.query.accounts"), ("calls.query.>", "calls.query.clients")],
+)
+def test_frontends_may_ask_what_the_console_needs(imported: str, subject: str) -> None:
+    frontends = _account_block(render_accounts({}), FRONTENDS)
+    assert matches(imported, subject)
+    assert f'subject: "{imported}"}}, share: true}}' in frontends
+    bob = permissions.grant_of("bob")
+    assert bob is not None
+    assert allowed(bob.publish, subject)
 
 
 def test_operators_get_their_own_inbox_and_names_that_cannot_clash() -> None:
