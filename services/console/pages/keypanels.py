@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from starlette.requests import Request
+    from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []  # the key page (pages/key.py) calls key_panels
 
 
 async def key_panels(

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from keyledger.client import Refused, Unreachable
+
+if TYPE_CHECKING:
+    from starlette.routing import BaseRoute
+
+routes: list[BaseRoute] = []  # helpers of other page areas: no page of their own
 
 
 def moment(value: Any) -> datetime | None:
