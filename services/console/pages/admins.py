@@ -25,6 +25,14 @@ def admins_panel(account: Mapping[str, Any], person: web.Person) -> dict[str, An
     return {"names": names, "me": person.user, "last": len(names) <= 1}
 
 
+async def key_panel_context(
+    request: Request, account_id: str, key: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What pages/key.py merges into key/panel.html's context for key/_admins.html."""
+    account = await web.admin_of(request, account_id)  # the entry web.signed_in loaded
+    return {"admins": admins_panel(account, await web.signed_in(request))}
+
+
 def _field(form: Any, name: str) -> str:
     value = form.get(name)
     return value.strip() if isinstance(value, str) else ""

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 WINDOW = timedelta(hours=1)
 
-routes: list[BaseRoute] = []  # the panel is part of the key page
+routes: list[BaseRoute] = []  # a panel of the key page (key_panel_context)
 
 
 def in_grace(live: Mapping[str, Any] | None, now: datetime) -> tuple[str, datetime] | None:
@@ -34,6 +34,13 @@ def in_grace(live: Mapping[str, Any] | None, now: datetime) -> tuple[str, dateti
     if until is None or until <= now:
         return None
     return str(live["previous_key_id"]), until
+
+
+async def key_panel_context(
+    request: Request, account_id: str, key: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What pages/key.py merges into key/panel.html's context for key/_grace.html."""
+    return {"grace": await grace_panel(request, account_id, key)}
 
 
 async def grace_panel(

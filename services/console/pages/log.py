@@ -26,7 +26,7 @@ WHAT = {
     "deactivated": "deactivated key {hint}",
 }
 
-routes: list[BaseRoute] = []  # the panel is part of the key page (pages of it: ?before=)
+routes: list[BaseRoute] = []  # a panel of the key page (key_panel_context); pages: ?before=
 
 
 def what(item: Mapping[str, Any]) -> str:
@@ -57,6 +57,13 @@ def before_of(request: Request) -> int | None:
     """The `before` cursor from the query string; anything but a positive number: none."""
     text = request.query_params.get("before", "")
     return int(text) if text.isdigit() and 0 < int(text) < 2**31 else None
+
+
+async def key_panel_context(
+    request: Request, account_id: str, key: dict[str, Any] | None
+) -> dict[str, Any]:
+    """What pages/key.py merges into key/panel.html's context for key/_log.html."""
+    return {"log": await log_panel(request, account_id)}
 
 
 async def log_panel(request: Request, account_id: str) -> dict[str, Any]:
