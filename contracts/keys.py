@@ -229,6 +229,12 @@ class LiveKey(Contract):
     created_at: datetime
     created_by: str
     recommended_rotation_at: datetime
+    previous_key_id: str | None = Field(
+        default=None, description="the key the last rotation replaced, while it still works"
+    )
+    previous_key_grace_until: datetime | None = Field(
+        default=None, description="until when the previous key works (its grace period)"
+    )
 
 
 class DeactivateResult(Contract):

@@ -11,8 +11,7 @@ import typer
 
 from contracts.connection import resolve_data_dir
 from keyledger.cli.common import EXIT_USAGE, DataDirOpt
-
-CONSOLE_URL_FILE = "console.url"  # <data dir>/console.url, written by `keyledger up`
+from keyledger.local.webconsole import URL_FILE  # `keyledger up` writes it
 
 console_app = typer.Typer(help="The web console.", no_args_is_help=True)
 user_app = typer.Typer(help="People who sign in to the console.", no_args_is_help=True)
@@ -42,10 +41,10 @@ def user_add(
     from services.console.users import setup_link_for_new_user
 
     folder = resolve_data_dir(data_dir, os.environ)
-    base = url or _url_file(folder / CONSOLE_URL_FILE)
+    base = url or _url_file(folder / URL_FILE)
     if not base:
         typer.echo(
-            f"error: no console address: pass --url, or start keyledger (no {CONSOLE_URL_FILE} "
+            f"error: no console address: pass --url, or start keyledger (no {URL_FILE} "
             f"in {folder})",
             err=True,
         )

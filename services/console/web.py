@@ -158,4 +158,10 @@ async def _unread(request: HTTPConnection, user: str) -> int | None:
         page = await client(request).notifier.sidebar(user, unread_only=True)
     except (Refused, Unreachable):
         return None  # the bell shows no count rather than failing the page
-    return len(page.get("items", []))
+    accounts = getattr(request.state, "accounts", None)
+    if accounts is None:
+        return None
+    # reminders of an account the person no longer administers stay out of sight, as on
+    # the notifications page
+    mine = {str(a["account_id"]) for a in accounts}
+    return sum(1 for item in page.get("items", []) if item.get("account_id") in mine)

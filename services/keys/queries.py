@@ -65,7 +65,16 @@ async def key(deps: Deps, q: KeyQuery) -> LiveKey:
     # what another replica appended last counts: a rotate naming an older key would only be
     # refused as superseded
     await catch_up(q.account_id, deps)
-    return live_key(deps.registry.state(q.account_id))
+    live = live_key(deps.registry.state(q.account_id))
+    previous = deps.registry.in_grace(q.account_id, deps.clock())
+    if previous is None:
+        return live
+    return live.model_copy(
+        update={
+            "previous_key_id": previous.key_id,
+            "previous_key_grace_until": previous.grace_until,
+        }
+    )
 
 
 async def accounts(registry: Registry, q: AccountsQuery) -> UserAccounts:

@@ -112,6 +112,11 @@ class Registry:
             self._index_admins(account_id, before.admins, after.admins)
         return True
 
+    def in_grace(self, account_id: str, now: datetime) -> IndexEntry | None:
+        """The key a rotation replaced that still verifies at `now` (the latest, if several)."""
+        live = [e for e in self._grace.get(account_id, ()) if e.grace_until and now < e.grace_until]
+        return max(live, key=lambda e: e.grace_until or now, default=None)
+
     def accounts_of(self, user: str) -> list[AccountState]:
         """The accounts where `user` is a super-admin now, sorted by account id."""
         return [self.accounts[a] for a in sorted(self._admin_of.get(user, ()))]

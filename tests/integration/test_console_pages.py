@@ -10,7 +10,6 @@ import pytest
 
 from contracts.calendar import add_months
 from contracts.calllog import CallRecorded
-from services.console.pages import key as key_page
 from tests.drivers.calllog import publish
 from tests.drivers.console_pages import Console, console_running
 from tests.drivers.console_world import World, world
@@ -21,7 +20,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
-    from keyledger.client import KeyledgerClient
     from tests.drivers.smtp import SmtpSink
 
 pytestmark = pytest.mark.nats
@@ -232,21 +230,11 @@ async def test_the_calls_tab_pages_with_the_list_cursor(
 
 
 async def test_the_grace_panel_names_who_still_calls_with_the_previous_key(
-    services: World, console: Console, monkeypatch: pytest.MonkeyPatch
+    services: World, console: Console
 ) -> None:
     account, old = await account_of(services)
     alice = await console.browser("alice")
     rotated = await services.cli.rotate(account, "alice", confirm=True, grace_seconds=86400)
-    # keys.query.key does not name the previous key yet: answer as it would with the two
-    # fields proposed for LiveKey (previous_key_id, previous_key_grace_until)
-    grace = {k: rotated[k] for k in ("previous_key_id", "previous_key_grace_until")}
-    live_key = key_page._live_key
-
-    async def with_grace(client: KeyledgerClient, account_id: str) -> dict[str, Any] | None:
-        found = await live_key(client, account_id)
-        return found | grace if found else found
-
-    monkeypatch.setattr(key_page, "_live_key", with_grace)
     quiet = (await alice.get(f"/accounts/{account}/api-key")).text
     assert "No calls in the last hour with the previous key." in quiet
     await published(

@@ -10,7 +10,6 @@ import pytest
 from contracts.connection import credentials_file, read_credentials
 from services.console.settings import ConsoleSettings
 from tests.drivers import console
-from tests.drivers.permissions import add_operator
 from tests.random_refs import new_account
 
 if TYPE_CHECKING:
@@ -24,7 +23,7 @@ pytestmark = pytest.mark.nats
 async def test_a_key_shown_in_the_console_is_audited_as_the_person_via_the_console(
     system: System, tmp_path: Path
 ) -> None:
-    add_operator(system, "console")
+    # `keyledger up` makes the console its own FRONTENDS user, beside the CLI's
     found = read_credentials(credentials_file(system.data_dir, "console"))
     settings = ConsoleSettings(
         nats_url=system.url,
