@@ -1,4 +1,4 @@
-# One image for the three services, the example gateway and the CLI (compose.yaml runs it).
+# One image for the three services, the console, the example gateway and the CLI (compose.yaml runs it).
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 \

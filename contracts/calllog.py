@@ -19,6 +19,7 @@ RETENTION_SECONDS = 7 * 24 * 3600
 MAX_PAGE = 1000
 MAX_PATH = 2048
 MAX_USER_AGENT = 512
+MAX_CLIENTS = 20
 KEY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 CALL_ID = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 METHOD = r"^[A-Z]{1,16}$"
@@ -107,6 +108,14 @@ class LastUsedQuery(Query):
     key_id: KeyId
 
 
+class ClientsQuery(Query):
+    """Who has called with one key since a moment (say, an old key still in its grace)."""
+
+    account_id: AccountId
+    key_id: KeyId
+    since: Moment = Field(description="inclusive; clamped to the last 7 days")
+
+
 # --- results --------------------------------------------------------------------------
 
 
@@ -165,6 +174,26 @@ class LastUsed(Contract):
     key_id: str
     last_used_at: datetime | None = Field(description="None: no call in the last 7 days")
     window_start: datetime
+
+
+class KeyClient(Contract):
+    """One distinct caller of a key: its address and user agent as the gateway saw them."""
+
+    caller_ip: str | None = None
+    user_agent: str | None = None
+    calls: int
+    last_at: datetime
+
+
+class KeyClients(Contract):
+    account_id: str
+    key_id: str
+    since: datetime = Field(description="the effective lower bound (after clamping)")
+    calls: int = Field(description="every call with the key since then, all clients")
+    last_at: datetime | None = Field(description="the latest of them; None: no call")
+    clients: list[KeyClient] = Field(
+        description=f"by (caller_ip, user_agent), most recent first, at most {MAX_CLIENTS}"
+    )
 
 
 # --- subjects and stream -----------------------------------------------------------------

@@ -174,6 +174,12 @@ class KeyQuery(Query):
     account_id: AccountId
 
 
+class AccountsQuery(Query):
+    """The accounts where `user` is a super-admin now (what a console may show that person)."""
+
+    user: UserId
+
+
 class VerifyRequest(BaseModel):
     """Send the fingerprint (sha-256 hex of the key) so the key never crosses NATS; a raw
     `key` is accepted too, for gateways that cannot hash, and gets the checksum check."""
@@ -190,6 +196,14 @@ class VerifyRequest(BaseModel):
 class AccountResult(Contract):
     account_id: str
     super_admins: list[str]
+
+
+class UserAccounts(Contract):
+    """Reply to keys.query.accounts: sorted by account id; empty for a user who is no
+    super-admin anywhere (an unknown user included)."""
+
+    user: str
+    accounts: list[AccountResult]  # each with its super-admins sorted
 
 
 class KeyResult(Contract):
@@ -215,6 +229,12 @@ class LiveKey(Contract):
     created_at: datetime
     created_by: str
     recommended_rotation_at: datetime
+    previous_key_id: str | None = Field(
+        default=None, description="the key the last rotation replaced, while it still works"
+    )
+    previous_key_grace_until: datetime | None = Field(
+        default=None, description="until when the previous key works (its grace period)"
+    )
 
 
 class DeactivateResult(Contract):

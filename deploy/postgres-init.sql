@@ -2,3 +2,4 @@
 CREATE DATABASE keys OWNER keyledger;
 CREATE DATABASE notifier OWNER keyledger;
 CREATE DATABASE calllog OWNER keyledger;
+CREATE DATABASE console OWNER keyledger;

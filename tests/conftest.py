@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.plugins.calllog",
     "tests.plugins.cli",
     "tests.plugins.permissions",
+    "tests.plugins.console",
 ]

@@ -19,6 +19,7 @@ class Which(StrEnum):
     keys = "keys"
     notifier = "notifier"
     calllog = "calllog"
+    console = "console"
     all = "all"
 
 
@@ -61,10 +62,11 @@ def migrate(
 def migration_specs() -> dict[str, MigrationSpec]:
     """Each service's own migration spec by name, in the order `keyledger migrate` runs them."""
     from services.calllog.migrations import MIGRATIONS as calllog
+    from services.console.migrations import MIGRATIONS as console
     from services.keys.migrations import MIGRATIONS as keys
     from services.notifier.migrations import MIGRATIONS as notifier
 
-    return {spec.name: spec for spec in (keys, notifier, calllog)}
+    return {spec.name: spec for spec in (keys, notifier, calllog, console)}
 
 
 def default_url(service: str, data_dir: Path | None) -> str:
@@ -73,6 +75,7 @@ def default_url(service: str, data_dir: Path | None) -> str:
     from sqlalchemy.engine import make_url
 
     from services.calllog.settings import CallLogSettings
+    from services.console.settings import ConsoleSettings
     from services.keys.settings import KeysSettings
     from services.notifier.settings import NotifierSettings
 
@@ -80,6 +83,7 @@ def default_url(service: str, data_dir: Path | None) -> str:
         "keys": KeysSettings,
         "notifier": NotifierSettings,
         "calllog": CallLogSettings,
+        "console": ConsoleSettings,
     }
     default = str(settings[service].model_fields["db_url"].default)
     if data_dir is None:

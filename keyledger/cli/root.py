@@ -24,6 +24,7 @@ from keyledger.cli.common import (
     Target,
     call,
 )
+from keyledger.cli.console import console_app
 from keyledger.cli.health import health
 from keyledger.cli.keys import account_app, admin_app, key_app
 from keyledger.cli.migrate import migrate
@@ -49,6 +50,7 @@ app.add_typer(notifications_app, name="notifications")
 app.add_typer(reminders_app, name="reminders")
 app.add_typer(operator_app, name="operator")
 app.add_typer(auditors_app, name="auditors")
+app.add_typer(console_app, name="console")
 app.command()(migrate)
 app.command()(health)
 

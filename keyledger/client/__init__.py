@@ -253,6 +253,11 @@ class KeyledgerClient:
         """The live key's id, hint, creation and creator: never the key, and not a view."""
         return await self.request(query_subject("key"), {"account_id": account_id})
 
+    async def accounts_of(self, user: str) -> dict[str, Any]:
+        """`{"user", "accounts": [{"account_id", "super_admins"}]}`: where `user` is a
+        super-admin now, sorted by account id (empty for anyone else)."""
+        return await self.request(query_subject("accounts"), {"user": user})
+
     async def audit(
         self, account_id: str, limit: int = 50, before: int | None = None
     ) -> dict[str, Any]:

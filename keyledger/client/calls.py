@@ -1,21 +1,25 @@
-"""Typed requests to the call log: an account's calls, their stats, a key's last use."""
+"""Typed requests to the call log: an account's calls, their stats, a key's last use and callers."""
 
 from __future__ import annotations
 
+from datetime import UTC
 from typing import TYPE_CHECKING, Any
 
 from contracts.calllog import query_subject
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from keyledger.client.notifier import Requester
 
 
 class CallsClient:
     """`client.calls`; bodies carry the fields of contracts.calllog's ListCalls,
-    CallStatsQuery and LastUsedQuery, unset options left out (the service's defaults).
+    CallStatsQuery, LastUsedQuery and ClientsQuery, unset options left out (the service's
+    defaults).
 
     Replies come back as the service sent them (dicts shaped like CallPage, CallStats,
-    LastUsed): the CLI prints them unchanged with --json.
+    LastUsed, KeyClients): the CLI prints them unchanged with --json.
     """
 
     def __init__(self, request: Requester) -> None:
@@ -53,3 +57,10 @@ class CallsClient:
         return await self._request(
             query_subject("last_used"), {"account_id": account_id, "key_id": key_id}
         )
+
+    async def clients(self, account_id: str, key_id: str, since: datetime) -> dict[str, Any]:
+        """Who called with the key since `since` (aware; clamped to the last 7 days): the
+        calls, the last one, and per caller address and user agent, most recent first."""
+        moment = since.astimezone(UTC).isoformat().replace("+00:00", "Z")
+        body = {"account_id": account_id, "key_id": key_id, "since": moment}
+        return await self._request(query_subject("clients"), body)

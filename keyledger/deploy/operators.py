@@ -1,4 +1,4 @@
-"""Operators: people (and a future web console) acting through FRONTENDS, one NATS user each."""
+"""Operators: people and the web console acting through FRONTENDS, one NATS user each."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ class OperatorError(ValueError):
 
 def add_operator(data_dir: Path, name: str) -> Credentials:
     """Write <data_dir>/credentials/<name>.json (0600, never overwritten) for a new user."""
-    if not permissions.is_operator(name) or name == permissions.DEFAULT_OPERATOR:
+    if not permissions.is_operator(name) or name in permissions.BUILT_IN_OPERATORS:
         raise OperatorError(
             f"{name!r} cannot be an operator: use 1-32 lower-case letters, digits, - or _, "
             f"starting with a letter, and no service identity ({', '.join(permissions.IDENTITIES)})"

@@ -23,10 +23,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 ADMIN = "admin"
-# "cli": the operator `keyledger up` makes for whoever runs it; `keyledger operator add`
-# makes more, each a FRONTENDS user of its own (keyledger.deploy.operators)
+# "cli": the operator `keyledger up` makes for whoever runs it; "console": the web console's
+# (services/console), which sends each command with the signed-in person as its actor;
+# `keyledger operator add` makes more, each a FRONTENDS user of its own
+# (keyledger.deploy.operators)
 DEFAULT_OPERATOR = "cli"
-IDENTITIES = (ADMIN, "keys", "notifier", "calllog", "gateway", "auditor", DEFAULT_OPERATOR)
+CONSOLE_OPERATOR = "console"
+BUILT_IN_OPERATORS = (DEFAULT_OPERATOR, CONSOLE_OPERATOR)
+IDENTITIES = (ADMIN, "keys", "notifier", "calllog", "gateway", "auditor", *BUILT_IN_OPERATORS)
 ACCOUNT_OF = {
     ADMIN: SERVICES,
     "keys": SERVICES,
@@ -35,6 +39,7 @@ ACCOUNT_OF = {
     "gateway": GATEWAYS,
     "auditor": AUDITORS,
     DEFAULT_OPERATOR: FRONTENDS,
+    CONSOLE_OPERATOR: FRONTENDS,
 }
 # one token of lower-case letters, digits, - and _: an operator's name is its NATS user and
 # the last token of its inbox prefix, so no dot, no wildcard
@@ -177,7 +182,7 @@ def grants() -> dict[str, Grant | None]:
             publish=(f"{JS}.INFO", *(s for stream in AUDITED for s in _audits(stream))),
             subscribe=_inbox("auditor"),
         ),
-        DEFAULT_OPERATOR: operator_grant(DEFAULT_OPERATOR),
+        **{name: operator_grant(name) for name in BUILT_IN_OPERATORS},
     }
 
 
@@ -190,8 +195,8 @@ def operator_grant(name: str) -> Grant:
 
 
 def is_operator(identity: str) -> bool:
-    """An operator's name: the default one, or any valid name no service identity has."""
-    if identity == DEFAULT_OPERATOR:
+    """An operator's name: a built-in one, or any valid name no service identity has."""
+    if identity in BUILT_IN_OPERATORS:
         return True
     return identity not in IDENTITIES and OPERATOR_NAME.fullmatch(identity) is not None
 

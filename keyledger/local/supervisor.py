@@ -32,7 +32,7 @@ from contracts.connection import (
 )
 from keyledger.deploy import permissions
 from keyledger.deploy.auditcopy import prepare_copies
-from keyledger.local import children
+from keyledger.local import children, webconsole
 from keyledger.local import gateway as example_gateway
 from keyledger.local.children import Child, ServiceSpec, faststream
 from keyledger.local.console import death, err, report, say
@@ -61,6 +61,9 @@ class Supervisor:
     key_file: Path | None
     gateway: ServiceSpec | None = None  # --dev: the example gateway, run after the services
     gateway_url: str | None = None
+    console: ServiceSpec | None = None  # the web console, run after the services (and gateway)
+    console_url: str | None = None
+    console_notes: list[str] = field(default_factory=list)  # --dev: demo's sign-in link
     nodes: int = 0  # > 0: a local cluster of that many nodes instead of one server
     instances: int = 1  # processes per service
     nats: LocalNats | None = None  # None with --nats-url
@@ -122,6 +125,10 @@ class Supervisor:
             await self._prepare_audit_copies(url)
         if self.gateway and not await self._start_gateway(self.gateway, exe, url):
             return 0 if self.stopping.is_set() else 1
+        if self.console and not await self._start_console(self.console, exe, url):
+            return 0 if self.stopping.is_set() else 1
+        if self.dev and self.console is not None and self.console_url:
+            self.console_notes = await self._demo_sign_in(url, self.console)
         self._banner(url)
         while not self.stopping.is_set():
             if self.nats is not None and not self.nats.tick():
@@ -157,19 +164,43 @@ class Supervisor:
 
     async def _start_gateway(self, spec: ServiceSpec, exe: str, url: str) -> bool:
         port = free_port()
-        child = self._spawn(exe, spec, url, argv=example_gateway.gateway_command(port))
+        argv = example_gateway.gateway_command(port)
+        if not await self._start_http(spec, exe, url, argv, port):
+            return False
+        self.gateway_url = f"http://{example_gateway.HOST}:{port}"
+        example_gateway.write_url(self.data_dir, self.gateway_url)
+        return True
+
+    async def _start_console(self, spec: ServiceSpec, exe: str, url: str) -> bool:
+        port = free_port()
+        argv = webconsole.console_command(port, spec.factory)
+        if not await self._start_http(spec, exe, url, argv, port):
+            return False
+        self.console_url = f"http://{example_gateway.HOST}:{port}"
+        webconsole.write_url(self.data_dir, self.console_url)
+        return True
+
+    async def _start_http(
+        self, spec: ServiceSpec, exe: str, url: str, argv: list[str], port: int
+    ) -> bool:
+        """A child serving HTTP on `port` (same port on each restart), once it accepts."""
+        child = self._spawn(exe, spec, url, argv=argv)
         self.children.append(child)
-        say(f"starting gateway, log in {child.log_file}")
+        say(f"starting {spec.name}, log in {child.log_file}")
 
         def alive() -> bool:
             return child.proc.poll() is None and not self.stopping.is_set()
 
         if not await example_gateway.wait_serving(port, alive, READY_TIMEOUT):
-            what = "gateway not serving"
+            what = f"{spec.name} not serving"
             return not self.stopping.is_set() and report(what, child.log_file, child.log_offset)
-        self.gateway_url = f"http://{example_gateway.HOST}:{port}"
-        example_gateway.write_url(self.data_dir, self.gateway_url)
         return True
+
+    async def _demo_sign_in(self, url: str, console: ServiceSpec) -> list[str]:
+        """--dev: an account and a console user to try the console with at once."""
+        creds = self.credentials.get(permissions.DEFAULT_OPERATOR)
+        db, module = self._db_url(console), console.factory
+        return await webconsole.demo_sign_in(module, url, creds, db, str(self.console_url))
 
     def _spawn(
         self,
@@ -183,8 +214,7 @@ class Supervisor:
         env.pop("KEYLEDGER_ALLOW_TIME_TRAVEL", None)  # only --dev may turn it on
         env |= {
             URL_VAR: url,
-            "KEYLEDGER_DB_URL": self.db_url
-            or f"sqlite+aiosqlite:///{self.data_dir / spec.db_file}",
+            "KEYLEDGER_DB_URL": self._db_url(spec),
             DATA_DIR_VAR: str(self.data_dir),
             "PYTHONUNBUFFERED": "1",  # log tails shown on failure must be complete
         }
@@ -203,6 +233,9 @@ class Supervisor:
         name = f"{spec.name}-{instance}" if self.instances > 1 else spec.name
         argv = argv or [exe, "run", spec.factory, "--factory"]
         return children.spawn(spec, name, argv, env, self.data_dir / f"{name}.log")
+
+    def _db_url(self, spec: ServiceSpec) -> str:
+        return self.db_url or f"sqlite+aiosqlite:///{self.data_dir / spec.db_file}"
 
     def _all_alive(self, when: str) -> bool:
         """False, after showing why with a log tail, if any of our processes has exited."""
@@ -263,6 +296,10 @@ class Supervisor:
             say(f"  {c.name:<9} pid {c.proc.pid}, log {c.log_file}")
         if self.gateway_url:
             say(f"  API       {self.gateway_url} (example gateway; try GET /v1/ping)")
+        if self.console_url:
+            say(f"  console: {self.console_url}")
+        for note in self.console_notes:
+            say(f"  {note}")
         say("Ctrl-C to stop")
 
     async def _shutdown(self) -> None:
@@ -275,4 +312,5 @@ class Supervisor:
             self.nats.stop()
         (self.data_dir / NATS_URL_FILE).unlink(missing_ok=True)
         (self.data_dir / example_gateway.URL_FILE).unlink(missing_ok=True)
+        webconsole.remove_url(self.data_dir)
         remove_state(self.data_dir)

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING
 from contracts import calllog, keys, notifier
 from contracts.connection import CredentialsError
 from keyledger.deploy import permissions
+from keyledger.local import webconsole
 from keyledger.local.children import ServiceSpec
-from keyledger.local.console import err
+from keyledger.local.console import err, say
 from keyledger.local.gateway import GATEWAY_FACTORY
 from keyledger.local.supervisor import Supervisor
 
@@ -74,6 +75,17 @@ def _ensure_master_key(data_dir: Path) -> Path | None:
     return path
 
 
+def default_console(*, real: bool) -> ServiceSpec | None:
+    """services.console with the real services (a checkout without it runs the rest); none
+    with stand-in services, whose console a test names itself."""
+    if not real:
+        return None
+    if not webconsole.installed():
+        say(f"console: not started ({webconsole.MODULE} is not installed)")
+        return None
+    return webconsole.CONSOLE
+
+
 def run_up(
     *,
     data_dir: Path,
@@ -84,9 +96,13 @@ def run_up(
     services: Sequence[ServiceSpec] | None = None,
     nodes: int = 0,
     instances: int = 1,
+    console: ServiceSpec | None = None,
 ) -> int:
     """Run NATS (unless nats_url) and the services, restarting what dies, until a signal
-    (exit 0) or until one keeps dying (exit 1); see keyledger.local.supervisor."""
+    (exit 0) or until one keeps dying (exit 1); see keyledger.local.supervisor.
+
+    console: the web console to run (its factory: the module run with `python -m`); None:
+    services.console with the real services, no console with others."""
     data_dir = data_dir.resolve()  # children and nats.url readers get absolute paths
     data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     lock_fd = _lock(data_dir)
@@ -105,6 +121,7 @@ def run_up(
         supervisor = Supervisor(data_dir, nats_url, db_url, port, dev, chosen, key_file)
         # the gateway needs the real services
         supervisor.gateway = GATEWAY if dev and services is None else None
+        supervisor.console = console or default_console(real=services is None)
         supervisor.nodes, supervisor.instances = nodes, instances
         supervisor.credentials = credentials
         return asyncio.run(supervisor.run())

@@ -17,6 +17,8 @@ from contracts.calllog import (
     SERVICE_QUEUE,
     CallStats,
     CallStatsQuery,
+    ClientsQuery,
+    KeyClients,
     LastUsed,
     LastUsedQuery,
     query_subject,
@@ -36,6 +38,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keyledger.calllog")
 Clock = Callable[[], datetime]
+# the query subjects, each routable before health answers
+READS = ("list", "stats", "last_used", "clients")
 
 
 def utc_now() -> datetime:
@@ -66,6 +70,9 @@ class Reads:
 
     async def last_used(self, q: LastUsedQuery, _headers: Headers) -> LastUsed:
         return await usage.last_used(self.engine, q, self.clock(), self.keep)
+
+    async def clients(self, q: ClientsQuery, _headers: Headers) -> KeyClients:
+        return await usage.key_clients(self.engine, q, self.clock(), self.keep)
 
 
 def create_app(settings: CallLogSettings | None = None, deps: Deps | None = None) -> FastStream:
@@ -103,7 +110,7 @@ def create_app(settings: CallLogSettings | None = None, deps: Deps | None = None
     @app.after_startup
     async def announce() -> None:
         retention.start()
-        await runtime.announce([query_subject(name) for name in ("list", "stats", "last_used")])
+        await runtime.announce([query_subject(name) for name in READS])
         log.info("calllog service ready on %s", settings.nats_url)
 
     @app.on_shutdown
@@ -112,7 +119,7 @@ def create_app(settings: CallLogSettings | None = None, deps: Deps | None = None
         await runtime.stop()
         await engine.dispose()
 
-    # stats and last_used through FastStream (they are in the AsyncAPI document)
+    # stats, last_used and clients through FastStream (they are in the AsyncAPI document)
     serve(
         broker,
         query_subject("stats"),
@@ -129,6 +136,15 @@ def create_app(settings: CallLogSettings | None = None, deps: Deps | None = None
         reads.last_used,
         queue=SERVICE_QUEUE,
         name="last_used",
+        workers=workers,
+    )
+    serve(
+        broker,
+        query_subject("clients"),
+        ClientsQuery,
+        reads.clients,
+        queue=SERVICE_QUEUE,
+        name="clients",
         workers=workers,
     )
     return app

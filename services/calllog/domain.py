@@ -50,17 +50,21 @@ class Bounds:
     since: datetime  # for display: the window's start or the later `since` asked for
 
 
+def since_bounds(since: datetime | None, now: datetime, retention_seconds: float) -> Bounds:
+    """The previous 7 days are (now - 7 d, now]; `since` can only narrow them."""
+    oldest = oldest_kept_us(now, retention_seconds)
+    low = oldest + 1 if since is None else max(oldest + 1, to_us(since))
+    return Bounds(low, to_us(now) + 1, from_us(oldest if low == oldest + 1 else low))
+
+
 def list_bounds(q: ListCalls, now: datetime, retention_seconds: float) -> Bounds:
-    """The previous 7 days are (now - 7 d, now]; since/until can only narrow them."""
+    """The window narrowed by since and until."""
     if q.since is not None and q.until is not None and q.until <= q.since:
         raise invalid("until must be later than since")
-    oldest = oldest_kept_us(now, retention_seconds)
-    low, high = oldest + 1, to_us(now) + 1
-    if q.since is not None:
-        low = max(low, to_us(q.since))
-    if q.until is not None:
-        high = min(high, to_us(q.until))
-    return Bounds(low, high, from_us(oldest if low == oldest + 1 else low))
+    bounds = since_bounds(q.since, now, retention_seconds)
+    if q.until is None:
+        return bounds
+    return Bounds(bounds.low, min(bounds.high, to_us(q.until)), bounds.since)
 
 
 def status_range(text: str) -> tuple[int, int]:

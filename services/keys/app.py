@@ -16,6 +16,7 @@ from contracts.keys import (
     COMMANDS,
     KEYS_STREAM,
     SERVICE_QUEUE,
+    AccountsQuery,
     AuditQuery,
     Command,
     KeyQuery,
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("keyledger.keys")
 # every subject the broker serves, in the order the service waits for each to be routable
 SERVED = [command_subject(v) for v in COMMANDS] + [
-    query_subject(q) for q in ("audit", "key", "health")
+    query_subject(q) for q in ("audit", "key", "accounts", "health")
 ]
 
 
@@ -142,6 +143,14 @@ def _serve(broker: NatsBroker, deps: Deps, engine: AsyncEngine, workers: int) ->
         lambda query, _: queries.key(deps, query),
         queue=SERVICE_QUEUE,
         name="key",
+    )
+    serve(
+        broker,
+        query_subject("accounts"),
+        AccountsQuery,
+        lambda query, _: queries.accounts(deps.registry, query),
+        queue=SERVICE_QUEUE,
+        name="accounts",
     )
     serve(
         broker,

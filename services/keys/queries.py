@@ -1,4 +1,4 @@
-"""Read requests of the keys service: the audit log, the live key, health."""
+"""Read requests of the keys service: the audit log, the live key, a user's accounts, health."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict
 from sqlalchemy import select
 
 from contracts.envelope import Via
-from contracts.keys import AuditEntry, AuditPage, AuditQuery, KeyQuery, LiveKey
+from contracts.keys import (
+    AccountResult,
+    AccountsQuery,
+    AuditEntry,
+    AuditPage,
+    AuditQuery,
+    KeyQuery,
+    LiveKey,
+    UserAccounts,
+)
 from services.keys.domain import live_key
 from services.keys.handlers import Deps, catch_up
 from services.keys.store import audit as audit_table
@@ -56,7 +65,26 @@ async def key(deps: Deps, q: KeyQuery) -> LiveKey:
     # what another replica appended last counts: a rotate naming an older key would only be
     # refused as superseded
     await catch_up(q.account_id, deps)
-    return live_key(deps.registry.state(q.account_id))
+    live = live_key(deps.registry.state(q.account_id))
+    previous = deps.registry.in_grace(q.account_id, deps.clock())
+    if previous is None:
+        return live
+    return live.model_copy(
+        update={
+            "previous_key_id": previous.key_id,
+            "previous_key_grace_until": previous.grace_until,
+        }
+    )
+
+
+async def accounts(registry: Registry, q: AccountsQuery) -> UserAccounts:
+    """From the registry's user index (no scan of every account); what the follower has
+    applied so far, as for keys.verify."""
+    found = [
+        AccountResult(account_id=state.account_id, super_admins=sorted(state.admins))
+        for state in registry.accounts_of(q.user)
+    ]
+    return UserAccounts(user=q.user, accounts=found)
 
 
 async def health(registry: Registry) -> dict[str, Any]:

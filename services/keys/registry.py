@@ -1,4 +1,5 @@
-"""In-memory model of every account and the verification index, folded from the KEYS stream."""
+"""In-memory model of every account, the verification index and who administers what, folded
+from the KEYS stream."""
 
 from __future__ import annotations
 
@@ -74,6 +75,8 @@ class Registry:
         self._index: dict[bytes, IndexEntry] = {}
         self._by_key_id: dict[str, IndexEntry] = {}
         self._grace: dict[str, list[IndexEntry]] = {}
+        # user -> the accounts where that user is a super-admin now (keys.query.accounts)
+        self._admin_of: dict[str, set[str]] = {}
         # OrderedDict: evicting the oldest from a plain dict walks its deleted slots (O(n))
         self._recent: OrderedDict[tuple[str, str], Applied] = OrderedDict()
 
@@ -90,8 +93,9 @@ class Registry:
             return False
         event = _events.validate_python(raw["payload"])
         occurred_at = datetime.fromisoformat(raw["occurred_at"])
-        self.accounts[account_id] = evolve(
-            self.state(account_id),
+        before = self.state(account_id)
+        after = self.accounts[account_id] = evolve(
+            before,
             event,
             sequence=raw["sequence"],
             occurred_at=occurred_at,
@@ -104,7 +108,18 @@ class Registry:
             done = Applied.of(event, occurred_at, raw["actor"], raw.get("request_digest"))
             self._remember(account_id, raw["causation_id"], done)
         self._index_event(account_id, event)
+        if after.admins is not before.admins:  # evolve keeps the same set when none changed
+            self._index_admins(account_id, before.admins, after.admins)
         return True
+
+    def in_grace(self, account_id: str, now: datetime) -> IndexEntry | None:
+        """The key a rotation replaced that still verifies at `now` (the latest, if several)."""
+        live = [e for e in self._grace.get(account_id, ()) if e.grace_until and now < e.grace_until]
+        return max(live, key=lambda e: e.grace_until or now, default=None)
+
+    def accounts_of(self, user: str) -> list[AccountState]:
+        """The accounts where `user` is a super-admin now, sorted by account id."""
+        return [self.accounts[a] for a in sorted(self._admin_of.get(user, ()))]
 
     def skip(self, account_id: str, stream_seq: int) -> bool:
         """Pass over a message on the account's subject that is not one of its events.
@@ -147,6 +162,17 @@ class Registry:
                 # deactivation is an emergency brake: it also ends every grace period
                 for entry in self._grace.pop(account_id, []):
                     entry.status = "deactivated"
+
+    def _index_admins(self, account_id: str, before: frozenset[str], after: frozenset[str]) -> None:
+        # from the states' difference, not the events: whatever evolve decides, this follows
+        for user in after - before:
+            self._admin_of.setdefault(user, set()).add(account_id)
+        for user in before - after:
+            accounts = self._admin_of.get(user)
+            if accounts is not None:
+                accounts.discard(account_id)
+                if not accounts:
+                    del self._admin_of[user]
 
     def _add(self, account_id: str, key_id: str, fingerprint: str) -> None:
         entry = IndexEntry(bytes.fromhex(fingerprint), account_id, key_id, "active")

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, DateTime, MetaData, inspect
 from keyledger.cli.migrate import migration_specs
 from services.calllog import store as calllog_store
 from services.common.sql import UtcMicros
+from services.console import store as console_store
 from services.keys import store as keys_store
 from services.notifier import store as notifier_store
 
@@ -18,6 +19,7 @@ METADATA = {
     "keys": keys_store.metadata,
     "notifier": notifier_store.metadata,
     "calllog": calllog_store.metadata,
+    "console": console_store.metadata,
 }
 SPECS = migration_specs()
 Shape = dict[str, dict[str, Any]]

@@ -99,7 +99,7 @@ def test_an_operator_added_while_running_acts_at_once(
     monkeypatch.setenv("KEYLEDGER_OPERATOR", CAROL)
     assert system.cli("key", "verify", victim)["valid"] is True
     listed = CliRunner().invoke(app, ["operator", "list", "--data-dir", str(system.data_dir)])
-    assert listed.stdout.split() == [CAROL, "cli"]
+    assert listed.stdout.split() == [CAROL, "cli", "console"]
 
 
 def test_the_history_names_the_operator_each_command_came_through(
@@ -143,7 +143,9 @@ async def test_an_operators_replies_are_readable_by_nobody_else(
         await carol.nc.close()
 
 
-@pytest.mark.parametrize("name", ["keys", "auditor", "cli", CAROL, "Bob", "a.b", "x>", "9x"])
+@pytest.mark.parametrize(
+    "name", ["keys", "auditor", "cli", "console", CAROL, "Bob", "a.b", "x>", "9x"]
+)
 def test_operator_add_refuses_a_taken_or_bad_name_and_writes_nothing(
     system: System, victim: str, name: str
 ) -> None:

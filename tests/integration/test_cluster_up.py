@@ -70,7 +70,7 @@ def test_cluster_up_serves_survives_a_node_and_stops_cleanly(tmp_path: Path) -> 
         supervised = {p["name"]: p for p in health["supervisor"]["processes"]}
         assert set(supervised) == {
             *(f"nats-server keyledger-{n}" for n in (1, 2, 3)),
-            *("keys", "notifier", "calllog"),
+            *("keys", "notifier", "calllog", "console"),
         }
         assert (
             cli(data_dir, "account", "open", "acme", "--owner", "al", "--email", "a@x.io")[0] == 0

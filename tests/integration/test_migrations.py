@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,6 +41,13 @@ REPLICAS = 6
 # columns and tables added by revisions after the baseline (0001), per service
 ADDED_SINCE_BASELINE = {"keys": [("keys_audit", "via_account"), ("keys_audit", "via_user")]}
 TABLES_SINCE_BASELINE = {"notifier": ["notifier_heads"]}
+# a row each service's upgrade must keep (default: its projection's tracking row)
+KEPT_ROW = {
+    "console": (
+        "console_signin_failures",
+        {"subject": "user:p", "failures": 7, "last_failure_at": datetime(2025, 1, 2, tzinfo=UTC)},
+    )
+}
 SERVICES = list(SPECS)
 each_service = pytest.mark.parametrize("service", SERVICES)
 
@@ -97,13 +105,14 @@ async def test_upgrading_twice_changes_nothing_and_keeps_the_rows(
     engine: AsyncEngine, service: str
 ) -> None:
     await upgrade_to_head(engine, spec(service))
-    tracking = METADATA[service].tables[f"{service}_tracking"]
+    name, row = KEPT_ROW.get(service, (f"{service}_tracking", {"projection": "p", "last_seq": 7}))
+    table = METADATA[service].tables[name]
     async with engine.begin() as conn:
-        await conn.execute(tracking.insert(), {"projection": "p", "last_seq": 7})
+        await conn.execute(table.insert(), row)
     again = await upgrade_to_head(engine, spec(service))
     assert again.before == again.after == head_revision(spec(service))
     async with engine.connect() as conn:
-        assert (await conn.execute(tracking.select())).all() == [("p", 7)]
+        assert (await conn.execute(table.select())).all() == [tuple(row.values())]
 
 
 async def test_replica_processes_migrating_a_fresh_database_at_once_all_succeed(
@@ -233,6 +242,7 @@ async def test_the_migrate_command_defaults_to_the_data_dir_files(
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "data").iterdir()) == [
         "calllog.db",
+        "console.db",
         "keys.db",
         "notifier.db",
     ]

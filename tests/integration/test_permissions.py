@@ -7,6 +7,7 @@ import asyncio
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -43,12 +44,20 @@ EVENTS = {
 READS = {"keys": {KEYS}, "notifier": set(), "calllog": set(), "auditor": set(STREAMS)}
 SERVES = {"keys": ("keys.cmd.>", "keys.verify"), "notifier": ("notify.cmd.>",)}
 SERVES |= {"calllog": ("calls.query.>",)}
-OTHERS_REQUESTS = ("keys.cmd.reveal", "keys.query.audit", "calls.query.list", "notify.cmd.sweep")
+OTHERS_REQUESTS = (
+    "keys.cmd.reveal",
+    "keys.query.audit",
+    "keys.query.accounts",
+    "calls.query.list",
+    "calls.query.clients",
+    "notify.cmd.sweep",
+)
 MAY_REQUEST = {
     "keys": ("keys.",),
     "notifier": ("notify.",),
     "calllog": ("calls.",),
     "cli": ("keys.", "calls.", "notify."),
+    "console": ("keys.", "calls.", "notify."),
     OPERATOR: ("keys.", "calls.", "notify."),
     "gateway": (),
     "auditor": (),
@@ -90,7 +99,7 @@ def _forbidden() -> Iterator[Attempt]:
         yield Attempt(who, "subscribe", ">")
         yield Attempt(who, "subscribe", "_INBOX.>")
         yield Attempt(who, "subscribe", "_R_.>")
-        for other in ("cli", OPERATOR, "gateway"):
+        for other in ("cli", "console", OPERATOR, "gateway"):
             if other != who:
                 yield Attempt(who, "subscribe", f"_INBOX_{other}.>")
         # events only through a consumer; nobody reads them as they are published
@@ -235,6 +244,16 @@ def test_the_cli_and_the_auditor_do_their_jobs(system: System, key: str) -> None
     assert notify["verified"]["events"] >= 1
     calls = system.cli("replay", "--stream", CALLS, "--subject", "calls.recorded.>")
     assert len(calls["events"]) >= 1
+
+
+async def test_an_operator_asks_what_the_console_shows(system: System, key: str) -> None:
+    found = read_credentials(credentials_file(system.data_dir, OPERATOR))
+    async with await KeyledgerClient.connect(system.url, credentials=found) as operator:
+        mine = await operator.accounts_of("alice")
+        live = await operator.live_key("acme")
+        callers = await operator.calls.clients("acme", live["key_id"], datetime.now(UTC))
+    assert {"account_id": "acme", "super_admins": ["alice"]} in mine["accounts"]
+    assert callers["key_id"] == live["key_id"]
 
 
 async def test_a_gateway_verifies_keys_and_records_calls(system: System, key: str) -> None:

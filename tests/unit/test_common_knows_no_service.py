@@ -13,7 +13,7 @@ COMMON = tuple(f"services.common.{m.name}" for m in pkgutil.iter_modules(service
 def test_services_common_loads_no_service() -> None:
     found = loaded_by(COMMON)
     assert "services.common.migrate" in found
-    for service in ("services.keys", "services.notifier", "services.calllog"):
+    for service in ("services.keys", "services.notifier", "services.calllog", "services.console"):
         assert under(found, service) == [], service
 
 
@@ -21,7 +21,12 @@ def test_each_service_declares_its_own_migration_spec() -> None:
     from keyledger.cli.migrate import migration_specs
 
     specs = migration_specs()
-    assert list(specs) == ["keys", "notifier", "calllog"]  # the order `keyledger migrate` runs
+    assert list(specs) == [
+        "keys",
+        "notifier",
+        "calllog",
+        "console",
+    ]  # the order `keyledger migrate` runs
     for name, spec in specs.items():
         # the version tables of the release before the specs: renaming one would re-migrate
         assert spec.version_table == f"{name}_schema_version"

@@ -33,6 +33,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
 # the example gateway has no settings class: it reads these (keyledger.client)
 GATEWAY_ENV = {"KEYLEDGER_NATS_URL", "KEYLEDGER_NATS_USER", "KEYLEDGER_NATS_PASSWORD"}
 OURS = ("keys", "notifier", "calllog", "gateway")
+CONSOLE = "console"  # run as `python -m services.console`, not through an entry point
 ONCE = ("audit-copies",)  # one-shot jobs: keyledger CLI commands run once
 
 
@@ -46,7 +47,7 @@ def services(compose: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_deployment_has_every_part(compose: dict[str, Any]) -> None:
-    assert set(services(compose)) == {*NODES, "postgres", "mailpit", *OURS, *ONCE}
+    assert set(services(compose)) == {*NODES, "postgres", "mailpit", *OURS, CONSOLE, *ONCE}
     for name in ("keys", "notifier", "calllog"):
         assert services(compose)[name]["deploy"]["replicas"] == 2
     for name, service in services(compose).items():
@@ -122,7 +123,7 @@ def test_the_rendered_config_is_valid_for_nats_server(tmp_path: Path) -> None:
 
 def test_services_get_the_passwords_the_nodes_check(compose: dict[str, Any]) -> None:
     node_env = services(compose)["nats-1"]["environment"]
-    for name in OURS:
+    for name in (*OURS, CONSOLE):
         given = services(compose)[name]["environment"]["KEYLEDGER_NATS_PASSWORD"]
         assert given == f"${{{password_var(name)}}}"
         assert password_var(name) in node_env
@@ -147,3 +148,32 @@ def test_the_audit_copies_job_is_a_cli_command_run_as_the_auditor(compose: dict[
     assert set(env) <= GATEWAY_ENV  # the client settings, as the gateway's
     assert env["KEYLEDGER_NATS_USER"] == "auditor"
     assert env["KEYLEDGER_NATS_PASSWORD"] == "${NATS_PASSWORD_AUDITOR}"
+
+
+def test_the_console_serves_on_8080_as_its_own_operator_once_the_services_are_healthy(
+    compose: dict[str, Any],
+) -> None:
+    service = services(compose)[CONSOLE]
+    assert service["build"] == "."
+    assert service["command"] == [
+        *("python", "-m", "services.console", "--host", "0.0.0.0", "--port", "8080")
+    ]
+    assert service["ports"] == ["8080:8080"]
+    assert service["deploy"]["replicas"] == 1
+    for needed in ("keys", "notifier", "calllog"):
+        assert service["depends_on"][needed] == {"condition": "service_healthy"}
+    env = service["environment"]
+    assert env["KEYLEDGER_NATS_USER"] == CONSOLE
+    assert env["KEYLEDGER_NATS_PASSWORD"] == f"${{{password_var(CONSOLE)}}}"
+    assert env["KEYLEDGER_DB_URL"].endswith("@postgres:5432/console")
+    init = (ROOT / "deploy" / "postgres-init.sql").read_text()
+    assert "CREATE DATABASE console OWNER keyledger;" in init
+    assert "8080" in " ".join(service["healthcheck"]["test"])
+
+
+def test_the_consoles_environment_is_its_settings(compose: dict[str, Any]) -> None:
+    settings = pytest.importorskip("services.console.settings").ConsoleSettings
+    prefix = settings.model_config.get("env_prefix", "")
+    known = {f"{prefix}{field}".upper() for field in settings.model_fields}
+    env = set(services(compose)[CONSOLE]["environment"])
+    assert env <= known, f"not settings of the console: {sorted(env - known)}"

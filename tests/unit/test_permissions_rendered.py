@@ -72,8 +72,10 @@ def test_each_identity_reads_only_its_own_replies(identity: str) -> None:
         ("keys.events.acme", {"keys"}),
         ("notify.events.acme", {"notifier"}),
         ("calls.recorded.acme", {"gateway"}),
-        ("keys.verify", {"gateway", "cli"}),
-        ("keys.cmd.reveal", {"cli", "keys"}),  # keys: its readiness probe
+        ("keys.verify", {"gateway", "cli", "console"}),
+        ("keys.cmd.reveal", {"cli", "console", "keys"}),  # keys: its readiness probe
+        ("keys.query.accounts", {"cli", "console", "keys"}),
+        ("calls.query.clients", {"cli", "console", "calllog"}),
     ],
 )
 def test_who_may_publish_where(subject: str, publishers: set[str]) -> None:
@@ -141,6 +143,19 @@ def test_requests_cross_with_the_requester_named_and_only_where_imported() -> No
     assert "jetstream" not in gateways + frontends
 
 
+@pytest.mark.parametrize(
+    ("imported", "subject"),
+    [("keys.query.>", "keys.query.accounts"), ("calls.query.>", "calls.query.clients")],
+)
+def test_frontends_may_ask_what_the_console_needs(imported: str, subject: str) -> None:
+    frontends = _account_block(render_accounts({}), FRONTENDS)
+    assert matches(imported, subject)
+    assert f'subject: "{imported}"}}, share: true}}' in frontends
+    bob = permissions.grant_of("bob")
+    assert bob is not None
+    assert allowed(bob.publish, subject)
+
+
 def test_operators_get_their_own_inbox_and_names_that_cannot_clash() -> None:
     bob = permissions.grant_of("bob")
     assert bob is not None
@@ -149,6 +164,9 @@ def test_operators_get_their_own_inbox_and_names_that_cannot_clash() -> None:
     for name in ("keys", "admin", "auditor", "Bob", "a.b", "x>", "*", "", "-a", "a" * 33):
         assert not permissions.is_operator(name), name
     assert permissions.is_operator("cli")
+    assert permissions.is_operator("console")
+    assert permissions.grant_of("console") == permissions.operator_grant("console")
+    assert permissions.account_of("console") == FRONTENDS
     assert permissions.is_operator("ops-1_x")
 
 
@@ -158,7 +176,7 @@ def test_new_operators_are_found_in_the_data_dir(tmp_path: Path) -> None:
     found = ensure_credentials(tmp_path)
     assert found["bob"] == made
     assert set(found) == {*IDENTITIES, "bob"}
-    assert permissions.operators(tmp_path) == ["bob", "cli"]
+    assert permissions.operators(tmp_path) == ["bob", "cli", "console"]
     with pytest.raises(FileExistsError):
         permissions.make_credentials(tmp_path, "bob")
 

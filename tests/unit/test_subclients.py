@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any, cast
 
 import pytest
@@ -16,6 +17,7 @@ from keyledger.client import KeyledgerClient
 if TYPE_CHECKING:
     from nats.aio.client import Client
 
+_TWO = timedelta(hours=2)
 _IDS = ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
 
 
@@ -142,6 +144,24 @@ CASES: list[tuple[Any, str, dict[str, Any], type[BaseModel]]] = [
         calllog.query_subject("last_used"),
         {"account_id": "acme", "key_id": "k1"},
         calllog.LastUsedQuery,
+    ),
+    (
+        lambda c: c.calls.clients("acme", "k1", datetime(2026, 5, 1, 2, tzinfo=timezone(_TWO))),
+        calllog.query_subject("clients"),
+        {"account_id": "acme", "key_id": "k1", "since": "2026-05-01T00:00:00Z"},
+        calllog.ClientsQuery,
+    ),
+    (
+        lambda c: c.calls.clients("acme", "k1", datetime(2026, 5, 1, tzinfo=UTC)),
+        calllog.query_subject("clients"),
+        {"account_id": "acme", "key_id": "k1", "since": "2026-05-01T00:00:00Z"},
+        calllog.ClientsQuery,
+    ),
+    (
+        lambda c: c.accounts_of("alice"),
+        keys.query_subject("accounts"),
+        {"user": "alice"},
+        keys.AccountsQuery,
     ),
 ]
 

@@ -1,4 +1,4 @@
-"""calls.query.stats and calls.query.last_used: counts and last use, inside the last 7 days."""
+"""calls.query.stats, last_used and clients: counts, last use and callers in the last 7 days."""
 
 from __future__ import annotations
 
@@ -7,9 +7,13 @@ from typing import TYPE_CHECKING
 from sqlalchemy import desc, func, select
 
 from contracts.calllog import (
+    MAX_CLIENTS,
     Bucket,
     CallStats,
     CallStatsQuery,
+    ClientsQuery,
+    KeyClient,
+    KeyClients,
     KeyUse,
     LastUsed,
     LastUsedQuery,
@@ -22,6 +26,7 @@ from services.calllog.domain import (
     error_rate,
     from_us,
     oldest_kept_us,
+    since_bounds,
     status_class,
     to_us,
 )
@@ -100,4 +105,46 @@ async def last_used(
         key_id=q.key_id,
         last_used_at=from_us(int(found)) if found is not None else None,
         window_start=from_us(oldest),
+    )
+
+
+async def key_clients(
+    engine: AsyncEngine, q: ClientsQuery, now: datetime, retention_seconds: float
+) -> KeyClients:
+    """The key's calls since `q.since` (clamped to the window), grouped by caller address and
+    user agent, the most recent first."""
+    bounds = since_bounds(q.since, now, retention_seconds)
+    where = [
+        t.c.key_id == q.key_id,
+        t.c.account_id == q.account_id,
+        t.c.ts_us >= bounds.low,
+        t.c.ts_us < bounds.high,
+    ]
+    hits, last = func.count().label("hits"), func.max(t.c.ts_us).label("last")
+    per_client = (
+        select(t.c.caller_ip, t.c.user_agent, hits, last)
+        .where(*where)
+        .group_by(t.c.caller_ip, t.c.user_agent)
+        # ties broken on every column, so a page is the same on SQLite and PostgreSQL
+        .order_by(desc(last), desc(hits), t.c.caller_ip.nulls_first(), t.c.user_agent.nulls_first())
+        .limit(MAX_CLIENTS)
+    )
+    async with engine.connect() as conn:
+        total = (await conn.execute(select(hits, last).where(*where))).one()
+        rows = (await conn.execute(per_client)).all()
+    return KeyClients(
+        account_id=q.account_id,
+        key_id=q.key_id,
+        since=bounds.since,
+        calls=int(total.hits),
+        last_at=from_us(int(total.last)) if total.last is not None else None,
+        clients=[
+            KeyClient(
+                caller_ip=r.caller_ip,
+                user_agent=r.user_agent,
+                calls=int(r.hits),
+                last_at=from_us(int(r.last)),
+            )
+            for r in rows
+        ],
     )

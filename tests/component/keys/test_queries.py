@@ -58,8 +58,27 @@ async def test_the_key_query_replies_with_the_live_keys_metadata(with_key: Keys)
         "created_at",
         "created_by",
         "recommended_rotation_at",
+        "previous_key_id",
+        "previous_key_grace_until",
     }
     assert (result["key_id"], result["created_by"]) == ("key_id1", OWNER)
+    assert (result["previous_key_id"], result["previous_key_grace_until"]) == (None, None)
+
+
+async def test_the_key_query_names_the_previous_key_while_its_grace_lasts(with_key: Keys) -> None:
+    rotated = await with_key.command("rotate", actor=OWNER, confirm=True, grace_seconds=3600)
+    result = (await with_key.ask(KEY, {"account_id": ACCOUNT}))["result"]
+    assert result["key_id"] == rotated["result"]["key_id"]
+    assert result["previous_key_id"] == "key_id1"
+    assert result["previous_key_grace_until"] == "2026-06-01T01:00:00Z"
+
+
+async def test_the_key_query_names_no_previous_key_after_a_rotation_without_grace(
+    with_key: Keys,
+) -> None:
+    await with_key.command("rotate", actor=OWNER, confirm=True)
+    result = (await with_key.ask(KEY, {"account_id": ACCOUNT}))["result"]
+    assert result["previous_key_id"] is None
 
 
 async def test_the_key_query_records_no_view(with_key: Keys) -> None:

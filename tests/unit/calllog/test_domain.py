@@ -20,6 +20,7 @@ from services.calllog.domain import (
     from_us,
     list_bounds,
     oldest_kept_us,
+    since_bounds,
     status_range,
     to_us,
 )
@@ -68,6 +69,17 @@ def test_the_shown_start_is_the_window_or_the_later_since() -> None:
     assert window.since == NOW - WEEK
     later = list_bounds(ListCalls(account_id="acme", since=NOW - SECOND), NOW, RETENTION_SECONDS)
     assert later.since == NOW - SECOND
+
+
+def test_since_alone_narrows_the_window_the_same_way() -> None:
+    clamped = since_bounds(NOW - 30 * WEEK, NOW, RETENTION_SECONDS)
+    assert (clamped.low, clamped.high, clamped.since) == (
+        to_us(NOW - WEEK) + 1,
+        to_us(NOW) + 1,
+        NOW - WEEK,
+    )
+    assert since_bounds(NOW - SECOND, NOW, RETENTION_SECONDS).since == NOW - SECOND
+    assert since_bounds(None, NOW, RETENTION_SECONDS) == clamped
 
 
 @pytest.mark.parametrize(

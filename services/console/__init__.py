@@ -1,0 +1,1 @@
+"""The web console: super-admins manage an account's API key in a browser (Starlette)."""

@@ -1,0 +1,1 @@
+"""The console's migrations, oldest first; Alembic loads them by path."""
