@@ -52,7 +52,7 @@ def tab_to(page: Page, text: str, limit: int = 60) -> None:
 
 
 @pytest.fixture(scope="module")
-def page(up: Up, browser: Browser) -> Iterator[Page]:
+def page(browser: Browser, up: Up) -> Iterator[Page]:
     """demo signed in, with a key that has been called and a rotation reminder in the bell."""
     with Visitor(up.console) as visitor:
         assert visitor.set_password(up.demo_setup_link).status_code == 200

@@ -54,7 +54,7 @@ def actions_menu(page: Page) -> None:
 
 
 def test_a_super_admin_walks_through_the_console_from_setup_link_to_reminder(
-    up: Up, browser: Browser, artifacts: Path
+    browser: Browser, up: Up, artifacts: Path
 ) -> None:
     screens = Screens(artifacts)
     context = browser.new_context(
