@@ -123,3 +123,13 @@ def test_show_and_its_password_prompt_work_from_the_keyboard(page: Page) -> None
     page.keyboard.press("Enter")
     expect(page.locator("#api-key")).to_be_visible()
     tab_to(page, "Copy")
+
+
+def test_captions_for_screen_readers_only_take_no_room_on_screen(page: Page) -> None:
+    page.goto(PANEL)
+    caption = page.locator("#log caption.visually-hidden")
+    expect(caption).to_have_count(1)
+    box = caption.bounding_box()
+    assert box is not None
+    assert box["width"] <= 1
+    assert box["height"] <= 1
