@@ -103,13 +103,18 @@ def browser_missing() -> str | None:
     )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Headless chromium from the system package (Playwright's download is not used)."""
+def require_browser() -> None:
+    """Skip the calling test without the browser; fail it instead on CI."""
     if (why := browser_missing()) is not None:
         if os.environ.get("KEYLEDGER_REQUIRE_BROWSER") == "1":
             pytest.fail(f"KEYLEDGER_REQUIRE_BROWSER=1 but {why}")
         pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    """Headless chromium from the system package (Playwright's download is not used)."""
+    require_browser()
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
