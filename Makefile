@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit component bench bench-reminders bench-calls bench-replicas clean
+.PHONY: run test lint types unit component e2e docs-screenshots bench bench-reminders bench-calls bench-replicas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,6 +29,16 @@ unit: $(STAMP)
 component: $(STAMP)
 	$(BIN)/pytest -q tests/component
 
+# the console in a real browser against `keyledger up --dev`: needs /usr/bin/chromium (Debian's
+# chromium package; .ci/run installs it), skipped without it unless KEYLEDGER_REQUIRE_BROWSER=1
+e2e: $(STAMP)
+	$(BIN)/pytest -q tests/e2e
+
+# refresh the README's console pictures in docs/ (then commit them)
+docs-screenshots: $(STAMP)
+	KEYLEDGER_DOCS_SCREENSHOTS=1 $(BIN)/pytest -q tests/e2e/test_console_walkthrough.py
+
+# everything: unit, component, integration and e2e (tests/ is pytest's testpaths)
 test: lint types
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
