@@ -20,6 +20,7 @@ from services.common.migrate import upgrade_to_head
 from services.common.sql import make_engine, use_wal
 from services.console import pages
 from services.console.migrations import MIGRATIONS
+from services.console.pages.shown import utc
 from services.console.security import SecurityHeaders
 from services.console.settings import ConsoleSettings
 from services.console.state import Console, console
@@ -79,6 +80,7 @@ def create_app(settings: ConsoleSettings | None = None, deps: Deps | None = None
         loader=FileSystemLoader(HERE / "templates"),
         autoescape=select_autoescape(default=True),
     )
+    templates.filters["utc"] = utc  # every time a person reads: `2026-05-01 12:03:04 UTC`
     state = Console(settings, engine, deps.clock, templates)
     factory = deps.client_factory or connect_client
 

@@ -10,6 +10,7 @@ from starlette.routing import Route
 from keyledger.client import Refused, Unreachable
 from services.console import domain, web
 from services.console.pages import panel_contexts
+from services.console.pages.shown import utc
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -34,7 +35,7 @@ async def _last_used(client: KeyledgerClient, account_id: str, key_id: str) -> s
     except (Refused, Unreachable):
         return "unknown (the call log does not answer)"
     when = found.get("last_used_at")
-    return str(when) if when else "no call in the last 7 days"
+    return utc(when) if when else "no call in the last 7 days"
 
 
 async def _panel(
