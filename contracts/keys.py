@@ -6,13 +6,16 @@ from datetime import datetime
 from typing import Annotated, Literal
 from uuid import uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.envelope import Contract, Query, Via
+from contracts.mailaddress import RULE as EMAIL_RULE
+from contracts.mailaddress import check_email
 from contracts.streams import StreamSpec
 
 ACCOUNT_ID = r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$"
 USER_ID = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
+# the coarse shape, kept so old refusals read the same; check_email is the whole rule
 EMAIL = r"^[^@\s]{1,64}@[^@\s]{1,255}$"
 KEY_ID = r"^[A-Za-z0-9_-]{1,64}$"
 MAX_GRACE_SECONDS = 30 * 24 * 3600
@@ -21,7 +24,7 @@ MAX_SEQUENCE = 2**31 - 1
 
 AccountId = Annotated[str, Field(pattern=ACCOUNT_ID)]
 UserId = Annotated[str, Field(pattern=USER_ID)]
-Email = Annotated[str, Field(pattern=EMAIL)]
+Email = Annotated[str, Field(pattern=EMAIL, description=EMAIL_RULE), AfterValidator(check_email)]
 KeyId = Annotated[str, Field(pattern=KEY_ID)]
 
 

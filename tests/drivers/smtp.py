@@ -14,11 +14,15 @@ from keyledger.local.server import free_port
 
 
 class SmtpSink:
-    """Accepts mail on 127.0.0.1:`port`; can refuse recipients or stall before RCPT answers."""
+    """Accepts mail on 127.0.0.1:`port`; can refuse recipients or stall before RCPT answers.
+    Offers SMTPUTF8 (non-ASCII addresses) unless `smtputf8` is False."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, smtputf8: bool = True) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
         self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) per message
+        self.raw: list[bytes] = []  # each message as it came over the wire
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 no such user"
         self.stall = threading.Event()  # while set, RCPT waits (a delivery in flight)
         self.stalled = threading.Event()  # set once a client is waiting in RCPT
@@ -26,7 +30,9 @@ class SmtpSink:
         self._controller: Controller | None = None
 
     def start(self) -> SmtpSink:
-        self._controller = Controller(self, hostname="127.0.0.1", port=self.port)
+        self._controller = Controller(
+            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+        )
         self._controller.start()
         return self
 
@@ -63,4 +69,6 @@ class SmtpSink:
         assert isinstance(parsed, EmailMessage)
         with self._lock:
             self.messages.append(parsed)
+            self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+            self.raw.append(envelope.original_content)
         return "250 Message accepted"

@@ -7,7 +7,9 @@ import contextlib
 import mailbox
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from email.message import Message
+from email.generator import BytesGenerator
+from email.message import EmailMessage, Message
+from io import BytesIO
 from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
@@ -40,6 +42,8 @@ class Transport(Protocol):
 
 def classify(exc: BaseException) -> DeliveryError:
     """Only a server's 5xx about this very message is final; everything else is retried."""
+    if isinstance(exc, aiosmtplib.SMTPNotSupported):  # no SMTPUTF8: it can never take this one
+        return DeliveryError(f"{exc}", permanent=True)
     if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
         codes = [r.code for r in exc.recipients]
         text = "; ".join(f"{r.code} {r.message}" for r in exc.recipients)
@@ -98,7 +102,10 @@ class SmtpTransport:
         async def send(message: Message) -> None:
             try:
                 async with asyncio.timeout(self._timeout):
-                    await smtp.send_message(message)
+                    if _utf8(message):
+                        await _send_utf8(smtp, message)
+                    else:
+                        await smtp.send_message(message)
             except Exception as exc:
                 raise classify(exc) from None
 
@@ -109,6 +116,30 @@ class SmtpTransport:
                 async with asyncio.timeout(self._timeout):
                     await smtp.quit()
             smtp.close()
+
+
+def _utf8(message: Message) -> bool:
+    # aiosmtplib flattens every message that is not an EmailMessage with compat32, which
+    # would turn a non-ASCII address into an encoded-word: such a message is sent here
+    return not isinstance(message, EmailMessage) and bool(getattr(message.policy, "utf8", False))
+
+
+async def _send_utf8(smtp: aiosmtplib.SMTP, message: Message) -> None:
+    """Send with SMTPUTF8 (which implies 8BITMIME), headers written as UTF-8 as built."""
+    if smtp.is_ehlo_or_helo_needed:
+        await smtp.ehlo()
+    if not smtp.supports_extension("smtputf8"):
+        raise aiosmtplib.SMTPNotSupported(
+            "553 the address is non-ASCII and the SMTP server does not support SMTPUTF8"
+        )
+    buffer = BytesIO()
+    BytesGenerator(buffer, policy=message.policy).flatten(message)
+    await smtp.sendmail(
+        str(message["From"]),
+        [str(message["To"])],
+        buffer.getvalue(),
+        mail_options=["SMTPUTF8", "BODY=8BITMIME"],
+    )
 
 
 class MboxTransport:

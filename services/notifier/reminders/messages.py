@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import html
 import re
+from email import policy
 from email.charset import Charset
+from email.headerregistry import Address
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import format_datetime
 from typing import TYPE_CHECKING
 
 from contracts.calendar import recommended_rotation
+from contracts.mailaddress import address_problem, needs_smtputf8
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -76,18 +79,34 @@ def _utf8_8bit() -> Charset:
 
 _UTF8 = _utf8_8bit()
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f]")
+# headers written as UTF-8, for a non-ASCII address; "\n" lines like the rest of the mbox
+# (aiosmtplib turns them into CRLF on the wire)
+UTF8_HEADERS = policy.SMTPUTF8.clone(linesep="\n")
+
+
+def recipient_address(reminder: Reminder) -> Address:
+    """The reminder's address as the e-mail library holds it; ValueError if it is none
+    the contracts' rule accepts (an event written before the rule may still carry one)."""
+    if not reminder.email:
+        raise ValueError(f"no email address known for {reminder.recipient}")
+    if _UNSAFE.search(reminder.recipient):
+        raise ValueError(f"the address of {reminder.recipient} contains a line break or control")
+    problem = address_problem(reminder.email)
+    if problem is not None:
+        raise ValueError(f"unusable address for {reminder.recipient}: {problem}")
+    local, _, domain = reminder.email.rpartition("@")
+    return Address(username=local, domain=domain)
 
 
 def email(reminder: Reminder, *, sender: str, now: datetime) -> Message:
-    """The reminder email; ValueError if there is no address or one unfit for a header.
+    """The reminder email; ValueError if there is no address or one the rule refuses.
 
     Built with the compat32 MIME classes: four times cheaper than EmailMessage, which
-    matters when a sweep sends thousands; that is why addresses are checked here by hand.
+    matters when a sweep sends thousands. A non-ASCII address cannot be an RFC 2047
+    encoded-word, so that message gets UTF8_HEADERS and is sent with SMTPUTF8.
     """
-    if not reminder.email:
-        raise ValueError(f"no email address known for {reminder.recipient}")
-    if _UNSAFE.search(reminder.email) or _UNSAFE.search(reminder.recipient):
-        raise ValueError(f"the address of {reminder.recipient} contains a line break or control")
+    to = recipient_address(reminder)
+    utf8 = needs_smtputf8(to.addr_spec)
     age, advice, todo = _facts(reminder)
     why = (
         f"You receive this as a super-admin of {reminder.account_id} or as the person who "
@@ -99,10 +118,14 @@ def email(reminder: Reminder, *, sender: str, now: datetime) -> Message:
         f"<html><body><p>Hello {html.escape(reminder.recipient)},</p>{paragraphs}</body></html>\n"
     )
     # a fixed boundary (it cannot occur in the text) spares the generator a regex per mail
-    msg = MIMEMultipart("alternative", boundary=f"=_keyledger_{reminder.reminder_id}")
+    msg = MIMEMultipart(
+        "alternative",
+        boundary=f"=_keyledger_{reminder.reminder_id}",
+        policy=UTF8_HEADERS if utf8 else policy.compat32,
+    )
     msg["Subject"] = title(reminder)
     msg["From"] = sender
-    msg["To"] = reminder.email
+    msg["To"] = str(to)  # the rule made this the address unchanged: nothing to quote
     msg["Date"] = format_datetime(now)
     msg["Message-ID"] = message_id(reminder.reminder_id)
     msg["X-Keyledger-Reminder"] = reminder.reminder_id
