@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Final, Generic, TypeVar
 from uuid import UUID
 
@@ -68,6 +68,13 @@ def canonical_json(value: Any) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def utc_text(moment: datetime) -> str:
+    """RFC 3339 in UTC with `Z`, the one time format written everywhere (events stored before
+    it keep their `+00:00`: the chain hashes occurred_at exactly as stored)."""
+    aware = moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return aware.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def chain_hash(raw_event: dict[str, Any]) -> str:
     """sha-256 over the canonical JSON of the event without its own `hash` (prev_hash included)."""
     body = {k: v for k, v in raw_event.items() if k != "hash"}
@@ -113,7 +120,7 @@ def seal(
         "version": version,
         "stream_id": stream_id,
         "sequence": sequence,
-        "occurred_at": occurred_at.isoformat(),
+        "occurred_at": utc_text(occurred_at),
         "actor": actor,
         "correlation_id": correlation_id,
         "causation_id": causation_id,

@@ -125,11 +125,11 @@ def replay(
 def contracts_export(
     folder: Annotated[Path, typer.Argument(help="folder to write the schema files into")],
 ) -> None:
-    """Write a JSON Schema per event, command and result, and an index.json."""
+    """Write JSON Schema 2020-12 files for every message, index.json and asyncapi.json."""
     from keyledger.audit.schemas import export_schemas
 
     index = export_schemas(folder)
-    typer.echo(f"wrote {len(index)} schemas and index.json to {folder}")
+    typer.echo(f"wrote {len(index['schemas'])} schemas, index.json and asyncapi.json to {folder}")
 
 
 def main() -> None:

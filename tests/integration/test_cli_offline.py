@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from keyledger.audit.schemas import SCHEMAS
 from keyledger.cli import app
 from keyledger.cli.times import parse_duration
 from keyledger.client import Unreachable, discover_nats_url
@@ -31,32 +30,30 @@ def test_missing_options_are_usage_errors() -> None:
     assert CliRunner().invoke(app, ["audit", "acme", "--limit", "0"]).exit_code == 2
 
 
-def test_contracts_export(tmp_path: Path) -> None:
+def test_contracts_export_writes_strict_schemas_an_index_and_one_asyncapi_document(
+    tmp_path: Path,
+) -> None:
     result = CliRunner().invoke(app, ["contracts", "export", str(tmp_path / "schemas")])
     assert result.exit_code == 0, result.stderr
     folder = tmp_path / "schemas"
     index = json.loads((folder / "index.json").read_text())
-    names = [entry["name"] for entry in index["schemas"]]
-    assert names[:8] == [
-        "AccountOpened",
-        "SuperAdminGranted",
-        "SuperAdminRevoked",
-        "KeyGenerated",
-        "KeyViewed",
-        "KeyRotated",
-        "KeyDeactivated",
-        "Envelope",
-    ]
-    assert {"RotateKey", "KeyResult", "VerifyResult", "AuditPage", "Reply"} <= set(names)
-    assert len(names) == len(SCHEMAS)
-    for entry in index["schemas"]:
-        schema = json.loads((folder / entry["file"]).read_text())
-        assert schema["title"] == entry["name"]
+    for file_name in index["schemas"]:
+        text = (folder / file_name).read_text()
+        schema = json.loads(text)
+        assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+        assert schema["$id"].endswith(file_name)
+        assert "discriminator" not in text
+        assert "mapping" not in text
+    assert index["subjects"]["keys.events.*"]["schema"] == "Envelope.schema.json"
+    assert index["subjects"]["notify.events.*"]["schema"] == "NotifyEnvelope.schema.json"
+    assert index["event_types"]["ReminderSent"]["envelope"] == "NotifyEnvelope.schema.json"
+    assert {"calls.query.list", "keys.verify"} <= set(index["subjects"])
+    assert {"time_travel_disabled", "confirmation_required"} <= set(index["error_codes"])
     rotate = json.loads((folder / "RotateKey.schema.json").read_text())
     assert {"account_id", "actor", "confirm", "grace_seconds"} <= set(rotate["properties"])
     envelope = json.loads((folder / "Envelope.schema.json").read_text())
     assert "prev_hash" in envelope["required"]
-    assert "confirmation_required" in index["error_codes"]
+    assert json.loads((folder / "asyncapi.json").read_text())["asyncapi"] == "3.0.0"
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,7 @@ async def test_milestones_go_out_on_their_channels_once(
     for number, event in enumerate(events, start=1):
         assert (event["sequence"], event["prev_hash"]) == (number, prev)
         assert event["hash"] == chain_hash(event)
-        assert event["event_id"] == event["payload"]["reminder_id"]
+        assert event["event_id"] == event["payload"]["reminder_id"].replace("-", "")
         prev = event["hash"]
 
 

@@ -77,7 +77,8 @@ def envelope(reminder: Reminder, delivered_at: datetime, head: Head) -> dict[str
         delivered_at=delivered_at,
     )
     return seal(
-        event_id=reminder.reminder_id,
+        # one event id form on every stream: 32 lowercase hex digits, as KEYS writes
+        event_id=reminder.reminder_id.replace("-", ""),
         type=payload.kind,
         version=EVENT_VERSION,
         stream_id=reminder.account_id,

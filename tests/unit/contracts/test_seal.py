@@ -1,4 +1,5 @@
-"""seal() writes the very bytes the keys service and the notifier wrote by hand before it."""
+"""seal() writes the bytes the keys service and the notifier wrote by hand before it, but for
+the one time form (UTC with `Z`) and the one event id form (32 hex digits)."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ def test_keys_envelope_keeps_its_bytes_with_and_without_via() -> None:
             "version": KEYS_VERSION,
             "stream_id": "acme",
             "sequence": 1,
-            "occurred_at": NOW.isoformat(),
+            "occurred_at": "2026-03-31T12:30:15.123456Z",
             "actor": "alice",
             "correlation_id": "c-1",
             "causation_id": "c-1",
@@ -62,7 +63,7 @@ def test_keys_envelope_keeps_the_correlation_id_and_chain() -> None:
 def test_notifier_envelope_keeps_its_bytes_without_the_optional_fields() -> None:
     since = datetime(2025, 8, 31, tzinfo=UTC)
     reminder = Reminder(
-        reminder_id="r-1",
+        reminder_id="6b1d3c1e-8f0a-4c55-9a57-6e6f74696679",
         account_id="acme",
         key_id="k-1",
         key_hint="kl_...abcd",
@@ -77,12 +78,12 @@ def test_notifier_envelope_keeps_its_bytes_without_the_optional_fields() -> None
     delivered = NOW.astimezone(timezone(timedelta(hours=2)))
     raw = envelope(reminder, delivered, Head(7, 3, "b" * 64))
     before = {
-        "event_id": "r-1",
+        "event_id": "6b1d3c1e8f0a4c559a576e6f74696679",
         "type": raw["payload"]["kind"],
         "version": NOTIFY_VERSION,
         "stream_id": "acme",
         "sequence": 4,
-        "occurred_at": delivered.isoformat(),
+        "occurred_at": "2026-03-31T12:30:15.123456Z",  # in UTC, whatever the clock's zone
         "actor": "notifier",
         "correlation_id": "k-1",
         "causation_id": "e-0",
