@@ -114,6 +114,10 @@ def _read_lines(path: Path, parse: Any) -> list[Any]:
     return parsed
 
 
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
+
+
 def _usage(message: str) -> Any:
     typer.echo(f"error: usage: {message}", err=True)
     raise typer.Exit(EXIT_USAGE)
@@ -143,8 +147,9 @@ def _report(verdicts: list[Verdict], *, signed: bool, json_out: bool) -> None:
             typer.echo(f"error: {verdict.code}: {verdict.stream} {verdict.problem}", err=True)
         elif not json_out:
             typer.echo(
-                f"{verdict.stream}: verified {checker.events} events in {checker.accounts} "
-                f"accounts and {verdict.checkpoints} checkpoints"
+                f"{verdict.stream}: verified {_count(checker.events, 'event')} in "
+                f"{_count(checker.accounts, 'account')} and "
+                f"{_count(verdict.checkpoints, 'checkpoint')}"
                 f"{'' if signed or not verdict.checkpoints else ' (signatures not checked)'}: OK"
             )
     if json_out:
