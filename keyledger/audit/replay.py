@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 
     from nats.aio.client import Client
+    from nats.aio.msg import Msg
 
 DEFAULT_SUBJECT = ALL_EVENTS
 READ_TIMEOUT = 10.0
@@ -28,7 +29,17 @@ async def read_messages(
     nc: Client, stream: str = KEYS_STREAM.name, subject_filter: str = DEFAULT_SUBJECT
 ) -> AsyncGenerator[tuple[int, str, bytes], None]:
     """(stream sequence, subject, raw message) in order, up to the stream's end when reading
-    began.
+    began (read_stored without the headers)."""
+    async with aclosing(read_stored(nc, stream, subject_filter)) as stored:
+        async for msg in stored:
+            yield msg.metadata.sequence.stream, msg.subject, msg.data
+
+
+async def read_stored(
+    nc: Client, stream: str = KEYS_STREAM.name, subject_filter: str = DEFAULT_SUBJECT
+) -> AsyncGenerator[Msg, None]:
+    """Every stored message matching the filter in order, headers included, up to the
+    stream's end when reading began.
 
     An ephemeral ordered consumer: no acks, nothing durable left behind, and it needs
     only read access to the stream. Close the generator (contextlib.aclosing) before the
@@ -57,7 +68,7 @@ async def read_messages(
             seq = meta.sequence.stream
             if seq > last:
                 return  # appended after we began: not part of this replay
-            yield seq, msg.subject, msg.data
+            yield msg
             # num_pending counts matching messages after this one, so 0 means the end
             if seq >= last or meta.num_pending == 0:
                 return

@@ -29,6 +29,7 @@ from keyledger.cli.health import health
 from keyledger.cli.keys import account_app, admin_app, key_app
 from keyledger.cli.migrate import migrate
 from keyledger.cli.notify import notifications_app, reminders_app
+from keyledger.cli.offline import export, verify_file
 from keyledger.cli.operator import operator_app
 from keyledger.cli.replay import replay_events, report
 
@@ -90,6 +91,8 @@ def up(
 
 
 app.command()(audit)
+app.command()(export)
+app.command("verify-file")(verify_file)
 
 
 @app.command()
