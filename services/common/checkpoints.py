@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
-from nats.js.errors import BadRequestError, NotFoundError
+from nats.errors import NoRespondersError
+from nats.js.errors import BadRequestError, NoStreamResponseError, NotFoundError
 
 from contracts import checkpoints as cp
 from contracts.envelope import canonical_json
@@ -70,6 +71,7 @@ class CheckpointPublisher:
         self._also_bind: list[Callable[[JetStreamContext], None]] = []
         self._covered: int | None = None  # last_seq of the newest checkpoint seen
         self._since = time.monotonic()
+        self._waiting = False
         self._periodic = Periodic(
             self.poll, min(POLL_SECONDS, every_seconds), job_id=f"checkpoints-{stream}"
         )
@@ -104,6 +106,11 @@ class CheckpointPublisher:
             if position - self._covered < self._every_events and waited < self._every_seconds:
                 return None
             return await self.publish()
+        except (NoRespondersError, NoStreamResponseError):
+            if not self._waiting:  # the keys service declares CHECKPOINTS: not up yet
+                log.info("%s: waiting for the CHECKPOINTS stream", self.stream)
+            self._waiting = True
+            return None
         except Exception:  # the next poll tries again; the service keeps serving
             log.exception("checkpoint of %s not published; retried shortly", self.stream)
             return None
