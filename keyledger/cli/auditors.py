@@ -11,7 +11,9 @@ from keyledger.cli.common import DataDirOpt, JsonOpt, NatsUrlOpt, Target, call, 
 from keyledger.client import KeyledgerClient
 from keyledger.deploy.permissions import AUDITED
 
-auditors_app = typer.Typer(help="The auditors' account: its own copies of KEYS, CALLS, NOTIFY.")
+auditors_app = typer.Typer(
+    help="The auditors' account: its own copies of KEYS, CALLS, NOTIFY, CHECKPOINTS."
+)
 
 
 @auditors_app.command("prepare")

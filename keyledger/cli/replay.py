@@ -5,20 +5,26 @@ from __future__ import annotations
 import json
 from contextlib import aclosing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from nats.aio.client import Client
 from nats.js.errors import NotFoundError
 
+from keyledger.audit.checkpoints import CheckpointChecker, read_checkpoints
 from keyledger.audit.replay import ChainChecker, Finding, Problem, parse_event, read_messages
 from keyledger.cli.common import EXIT_REFUSED, Target, iso
 from keyledger.client import Refused, Unreachable
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 # a broken chain is a refusal (1, as before); messages that are not events around intact
 # chains get a code of their own, so a script can tell "altered" from "needs a look"
 EXIT_CHAIN_BROKEN = EXIT_REFUSED
 EXIT_FOREIGN = 4
+# a signed checkpoint the replayed history does not match: rewritten, hashes recomputed
+EXIT_CHECKPOINT = 5
 SUMMARY_WIDTH = 160
 # long and of no use on screen; nothing in an event is secret, this is only brevity
 _NOT_SUMMARISED = {"kind", "fingerprint"}
@@ -37,9 +43,13 @@ class Outcome:
     problem: Problem | None = None
     findings: list[Finding] = field(default_factory=list)
     kept: list[dict[str, Any]] = field(default_factory=list)
+    checkpoints: CheckpointChecker | None = None
 
     def document(self) -> dict[str, Any]:
-        check = {"events": self.events, "accounts": self.accounts, "ok": True}
+        check: dict[str, Any] = {"events": self.events, "accounts": self.accounts, "ok": True}
+        if self.checkpoints is not None:
+            check["checkpoints"] = self.checkpoints.verified
+            check["signatures_checked"] = self.checkpoints.public_key is not None
         return {
             "events": self.kept,
             "verified": check if self.verified else None,
@@ -51,15 +61,30 @@ class Outcome:
 
 
 async def replay_events(
-    nc: Client, stream: str, subject: str, account: str | None, verify: bool, target: Target
+    nc: Client,
+    stream: str,
+    subject: str,
+    account: str | None,
+    verify: bool,
+    target: Target,
+    public_key: Ed25519PublicKey | None = None,
 ) -> Outcome:
-    """Print (or keep, with --json) each event of `account` (all when None); verify them all."""
+    """Print (or keep, with --json) each event of `account` (all when None); verify them all,
+    and every signed checkpoint of the stream against the heads the replay recomputes."""
     checker = ChainChecker()
     outcome = Outcome(verified=verify, findings=checker.findings)
     try:
+        if verify:  # read first: a checkpoint never covers more than the stream then held
+            found = await read_checkpoints(nc, stream, subject)
+            outcome.checkpoints = CheckpointChecker(stream, found, public_key)
+            outcome.checkpoints.check_chain()
+        last = 0
         # closed before the connection is, also when a broken chain ends the loop early
         async with aclosing(read_messages(nc, stream, subject)) as messages:
             async for seq, on, data in messages:
+                if outcome.checkpoints is not None:
+                    outcome.checkpoints.passed(seq, checker.heads)
+                last = seq
                 if verify and (problem := checker.feed(seq, data, on)) is not None:
                     outcome.problem = problem
                     return outcome
@@ -75,6 +100,8 @@ async def replay_events(
         raise Refused("unknown_stream", f"there is no stream {stream}") from None
     except TimeoutError as exc:
         raise Unreachable(str(exc) or f"timed out reading stream {stream}") from None
+    if outcome.checkpoints is not None:
+        outcome.checkpoints.passed(last + 1, checker.heads)
     outcome.events, outcome.accounts = checker.events, checker.accounts
     return outcome
 
@@ -92,15 +119,31 @@ def report(outcome: Outcome, target: Target) -> None:
             typer.echo(json.dumps(document, ensure_ascii=False))
         typer.echo(f"error: chain_broken: {problem}", err=True)
         raise typer.Exit(EXIT_CHAIN_BROKEN)
+    if outcome.checkpoints is not None and outcome.checkpoints.problem is not None:
+        mismatch = outcome.checkpoints.problem
+        if target.json:
+            error = {"code": "checkpoint_mismatch", "message": str(mismatch)}
+            failed = {"error": error, "checkpoint": mismatch.as_dict(), "findings": outcome.found()}
+            typer.echo(json.dumps(failed, ensure_ascii=False))
+        typer.echo(f"error: checkpoint_mismatch: {mismatch}", err=True)
+        raise typer.Exit(EXIT_CHECKPOINT)
     if target.json:
         typer.echo(json.dumps(outcome.document(), ensure_ascii=False))
     elif outcome.verified:
         counted = f"{_count(outcome.events, 'event')} in {_count(outcome.accounts, 'account')}"
+        counted += _checkpoints(outcome.checkpoints)
         found = f", {_count(len(outcome.findings), 'foreign message')}"
         typer.echo(f"verified {counted}: OK{found if outcome.findings else ''}")
     if outcome.findings:
         typer.echo(f"error: foreign_messages: {_foreign(outcome.findings)}", err=True)
         raise typer.Exit(EXIT_FOREIGN)
+
+
+def _checkpoints(checker: CheckpointChecker | None) -> str:
+    if checker is None or not checker.bodies:
+        return ""
+    unsigned = "" if checker.public_key is not None else " (signatures not checked: no public key)"
+    return f", {_count(checker.verified, 'checkpoint')}{unsigned}"
 
 
 def _foreign(findings: list[Finding]) -> str:

@@ -16,6 +16,7 @@ from keyledger.cli import common as cli_common
 from keyledger.cli.audit import audit
 from keyledger.cli.auditors import auditors_app
 from keyledger.cli.calls import calls_app
+from keyledger.cli.checkpoints import PublicKeyOpt, checkpoints_app, public_key
 from keyledger.cli.cluster import cluster_app
 from keyledger.cli.common import (
     DataDirOpt,
@@ -52,6 +53,7 @@ app.add_typer(reminders_app, name="reminders")
 app.add_typer(operator_app, name="operator")
 app.add_typer(auditors_app, name="auditors")
 app.add_typer(console_app, name="console")
+app.add_typer(checkpoints_app, name="checkpoints", no_args_is_help=True)
 app.command()(migrate)
 app.command()(health)
 
@@ -108,9 +110,12 @@ def replay(
     json_out: JsonOpt = False,
     stream: Annotated[str, typer.Option("--stream", hidden=True)] = "KEYS",
     subject: Annotated[str, typer.Option("--subject", hidden=True)] = replaying.DEFAULT_SUBJECT,
+    public_key_file: PublicKeyOpt = None,
 ) -> None:
-    """Print the event history in stream order; --verify checks it has not been altered."""
+    """Print the event history in stream order; --verify checks it has not been altered,
+    also against the stream's signed checkpoints."""
     target = Target(nats_url, data_dir, json_out)
+    signer = public_key(public_key_file, data_dir, target) if verify else None
     # read only what is printed; an id with a wildcard or a dot would widen the subject
     narrow = not verify and subject == replaying.DEFAULT_SUBJECT
     if account and narrow and re.fullmatch(ACCOUNT_ID, account):
@@ -118,10 +123,10 @@ def replay(
     # as the auditor: the one identity allowed to read every stream (and nothing else)
     outcome = call(
         target,
-        lambda c: replay_events(c.nc, stream, subject, account, verify, target),
+        lambda c: replay_events(c.nc, stream, subject, account, verify, target, signer),
         identity="auditor",
     )
-    report(outcome, target)  # exits 1 for a broken chain, 4 for foreign messages
+    report(outcome, target)  # exits 1: broken chain, 5: checkpoint mismatch, 4: foreign messages
 
 
 @contracts_app.command("export")

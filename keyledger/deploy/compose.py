@@ -6,6 +6,7 @@ import base64
 import os
 import secrets
 
+from contracts.checkpoints import new_key_text
 from keyledger.deploy.accounts import render_accounts
 from keyledger.deploy.config import ClusterConfig, Var, render_config
 from keyledger.deploy.permissions import IDENTITIES
@@ -38,10 +39,12 @@ def nats_config() -> str:
 
 
 def env_file() -> str:
-    """A fresh .env for compose.yaml: every password and the master key, random."""
+    """A fresh .env for compose.yaml: every password, the master key and the checkpoint
+    signing key (a key of its own, never the master key), random."""
     lines = [
         "# keyledger compose secrets; keep this file private (chmod 600)",
         f"KEYLEDGER_MASTER_KEY={base64.urlsafe_b64encode(os.urandom(32)).decode()}",
+        f"KEYLEDGER_CHECKPOINT_KEY={new_key_text()}",
         f"POSTGRES_PASSWORD={secrets.token_urlsafe(24)}",
     ]
     lines += [f"{password_var(i)}={secrets.token_urlsafe(32)}" for i in IDENTITIES]

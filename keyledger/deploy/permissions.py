@@ -8,7 +8,7 @@ import secrets
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from contracts import calllog, keys, notifier
+from contracts import calllog, checkpoints, keys, notifier
 from contracts.accounts import AUDITORS, FRONTENDS, GATEWAYS, SERVICES
 from contracts.connection import (
     CREDENTIALS_DIR,
@@ -46,7 +46,8 @@ ACCOUNT_OF = {
 OPERATOR_NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 JS = "$JS.API"
 KEYS, CALLS, NOTIFY = keys.KEYS_STREAM.name, calllog.CALLS_STREAM.name, notifier.NOTIFY_STREAM.name
-AUDITED = (KEYS, CALLS, NOTIFY)
+CHECKPOINTS = checkpoints.CHECKPOINTS_STREAM.name
+AUDITED = (KEYS, CALLS, NOTIFY, CHECKPOINTS)
 # where AUDITORS reaches the services' JetStream API (only what its copies need is imported)
 ORIGIN_API = f"$JS.{SERVICES}.API"
 
@@ -124,6 +125,11 @@ def _audits(stream: str) -> tuple[str, ...]:
     )
 
 
+def _checkpoints(subject: str) -> tuple[str, ...]:
+    """Append to its own checkpoint subject, chained onto the last checkpoint read there."""
+    return (subject, f"{JS}.DIRECT.GET.{CHECKPOINTS}.{subject}")
+
+
 def _inbox(identity: str) -> tuple[str, ...]:
     return (f"{inbox_prefix(identity)}.>",)
 
@@ -149,6 +155,8 @@ def grants() -> dict[str, Grant | None]:
                 f"{JS}.DIRECT.GET.{KEYS}",  # an account's newer events after a lost race
                 *_pulls(KEYS, keys.AUDIT_DURABLE),
                 *KEYS_REQUESTS,
+                *_produces(CHECKPOINTS),  # the keys service declares CHECKPOINTS
+                *_checkpoints(checkpoints.KEYS_CHECKPOINTS),
             ),
             subscribe=(*KEYS_SERVES, *_inbox("keys")),
             responds=True,
@@ -161,6 +169,8 @@ def grants() -> dict[str, Grant | None]:
                 f"{JS}.STREAM.INFO.{KEYS}",  # how far the projection must get (settle)
                 *_pulls(KEYS, notifier.KEYS_DURABLE),
                 *NOTIFIER_SERVES,
+                *_follows(NOTIFY),  # the heads its checkpoints sign, read off NOTIFY
+                *_checkpoints(checkpoints.NOTIFY_CHECKPOINTS),
             ),
             subscribe=(*NOTIFIER_SERVES, *_inbox("notifier")),
             responds=True,

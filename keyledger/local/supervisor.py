@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 READY_TIMEOUT = 30.0
 TICK = 0.2  # how often deaths are looked for: a restart is at most this late
+CHECKPOINTED = ("keys", "notifier")  # the services that sign checkpoints of their streams
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -59,6 +60,7 @@ class Supervisor:
     dev: bool
     services: Sequence[ServiceSpec]
     key_file: Path | None
+    checkpoint_key_file: Path | None = None  # given to the services that checkpoint
     gateway: ServiceSpec | None = None  # --dev: the example gateway, run after the services
     gateway_url: str | None = None
     console: ServiceSpec | None = None  # the web console, run after the services (and gateway)
@@ -226,6 +228,8 @@ class Supervisor:
             env[FILE_VAR] = str(credentials_file(self.data_dir, identity))
         if self.key_file is not None:
             env["KEYLEDGER_MASTER_KEY_FILE"] = str(self.key_file)
+        if self.checkpoint_key_file is not None and spec.name in CHECKPOINTED:
+            env["KEYLEDGER_CHECKPOINT_KEY_FILE"] = str(self.checkpoint_key_file)
         if self.dev:
             env["KEYLEDGER_ALLOW_TIME_TRAVEL"] = "1"
         if self.nodes:

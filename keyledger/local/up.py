@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from contracts import calllog, keys, notifier
+from contracts import calllog, checkpoints, keys, notifier
 from contracts.connection import CredentialsError
 from keyledger.deploy import permissions
 from keyledger.local import webconsole
@@ -75,6 +75,19 @@ def _ensure_master_key(data_dir: Path) -> Path | None:
     return path
 
 
+def _ensure_checkpoint_key(data_dir: Path) -> Path | None:
+    """The checkpoint signing key file for keys and the notifier (never the vault's master
+    key); None when the environment already names one."""
+    if os.environ.get("KEYLEDGER_CHECKPOINT_KEY") or os.environ.get(
+        "KEYLEDGER_CHECKPOINT_KEY_FILE"
+    ):
+        return None
+    path = data_dir / checkpoints.KEY_FILE_NAME
+    if not checkpoints.generate_key_file(path) and path.stat().st_mode & 0o077:
+        err(f"warning: {path} is readable by other users; chmod 600 it")
+    return path
+
+
 def default_console(*, real: bool) -> ServiceSpec | None:
     """services.console with the real services (a checkout without it runs the rest); none
     with stand-in services, whose console a test names itself."""
@@ -124,6 +137,7 @@ def run_up(
         supervisor.console = console or default_console(real=services is None)
         supervisor.nodes, supervisor.instances = nodes, instances
         supervisor.credentials = credentials
+        supervisor.checkpoint_key_file = _ensure_checkpoint_key(data_dir)
         return asyncio.run(supervisor.run())
     finally:
         os.close(lock_fd)  # closing the descriptor releases the flock

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -26,3 +26,18 @@ class ServiceSettings(BaseSettings):
     db_url: str
     stream_replicas: int = 1
     log_level: str = "INFO"
+
+
+class CheckpointSettings(BaseSettings):
+    """What a service that checkpoints its stream needs (keys for KEYS, notifier for NOTIFY).
+
+    The signing key: a file (`keyledger up` writes <data-dir>/checkpoint-signing.key), or
+    the key itself (compose passes it from .env); neither: no checkpoints are published.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="KEYLEDGER_", extra="ignore")
+
+    checkpoint_key_file: Path | None = None
+    checkpoint_key: SecretStr | None = None
+    checkpoint_every_events: int = Field(default=1000, ge=1)
+    checkpoint_every_seconds: float = Field(default=300.0, gt=0)

@@ -23,11 +23,13 @@ from contracts.keys import (
     command_subject,
     query_subject,
 )
+from services.common.checkpoints import CheckpointPublisher, signing_key
 from services.common.connect import connect_options, make_broker
 from services.common.requests import wait_routable
 from services.common.serve import Headers, serve
 from services.common.sql import make_engine
 from services.keys import queries
+from services.keys import runtime as keyruntime
 from services.keys.eventstore import EventStore
 from services.keys.handlers import Deps, Events, Secrets, handle
 from services.keys.registry import Registry
@@ -77,6 +79,16 @@ def create_app(settings: KeysSettings | None = None, deps: Overrides | None = No
     parts = Deps(
         registry=Registry(), events=events, vault=vault, clock=clock, new_id=given.new_id or _new_id
     )
+    checkpoints = None
+    if (key := signing_key(settings, "keys")) is not None:
+        checkpoints = CheckpointPublisher(
+            stream=KEYS_STREAM.name,
+            key=key,
+            position=partial(keyruntime.position, parts.registry),
+            snapshot=partial(keyruntime.snapshot, parts.registry),
+            every_events=settings.checkpoint_every_events,
+            every_seconds=settings.checkpoint_every_seconds,
+        )
     runtime = Runtime(
         nats_url=settings.nats_url,
         nats_options=connect_options(settings),
@@ -85,6 +97,7 @@ def create_app(settings: KeysSettings | None = None, deps: Overrides | None = No
         registry=parts.registry,
         events=events if isinstance(events, EventStore) else None,
         clock=clock,
+        checkpoints=checkpoints,
     )
 
     @app.on_startup

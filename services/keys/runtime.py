@@ -6,9 +6,12 @@ import gc
 import logging
 from typing import TYPE_CHECKING
 
+from contracts.checkpoints import CHECKPOINTS_STREAM
 from contracts.keys import ALL_EVENTS, KEYS_STREAM, SERVICE_QUEUE, VERIFY_SUBJECT
+from services.common.checkpoints import Snapshot
 from services.common.responder import BareResponder
 from services.common.runtime import ServiceRuntime
+from services.common.streams import ensure_stream
 from services.keys import projection
 from services.keys.follower import Follower
 from services.keys.verify import verify_handle
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from contracts.connection import Options
+    from services.common.checkpoints import CheckpointPublisher
     from services.keys.eventstore import EventStore
     from services.keys.registry import Registry
 
@@ -45,15 +49,19 @@ class Runtime(ServiceRuntime):
         registry: Registry,
         events: EventStore | None,
         clock: Callable[[], datetime],
+        checkpoints: CheckpointPublisher | None = None,
     ) -> None:
         super().__init__(
             nats_url=nats_url, nats_options=nats_options, replicas=replicas, engine=engine
         )
         self._registry, self._events, self._clock = registry, events, clock
         self._follower: Follower | None = None
+        self._checkpoints = checkpoints
 
     async def start(self) -> None:
         js = await self._connect(KEYS_STREAM)
+        # the keys service declares CHECKPOINTS too: it is always up before anything checkpoints
+        await ensure_stream(js, CHECKPOINTS_STREAM, self._replicas)
         if self._events is not None:  # None: the commands append to a store of their own
             self._events.bind(js)
         self._follower = Follower(js, self._registry)
@@ -78,6 +86,9 @@ class Runtime(ServiceRuntime):
             envelopes=True,
         )
         await self._projector.start()
+        if self._checkpoints is not None:
+            self._checkpoints.bind(js)
+            self._checkpoints.start()
         log.info(
             "keys: %d accounts loaded up to stream sequence %d",
             len(self._registry.accounts),
@@ -85,5 +96,18 @@ class Runtime(ServiceRuntime):
         )
 
     async def _stop_parts(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.stop()
         if self._follower:
             await self._follower.stop()
+
+
+async def position(registry: Registry) -> int:
+    """How far the registry has got: what a checkpoint would cover now."""
+    return registry.last_seq
+
+
+async def snapshot(registry: Registry) -> Snapshot:
+    """Every account's head as of the registry's position, taken in one step (no await)."""
+    heads = {a: (state.version, state.last_hash) for a, state in registry.accounts.items()}
+    return Snapshot(registry.last_seq, heads)

@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from services.common.settings import ServiceSettings
+from services.common.settings import CheckpointSettings, ServiceSettings
 
 
-class KeysSettings(ServiceSettings):
+class KeysSettings(ServiceSettings, CheckpointSettings):
     db_url: str = "sqlite+aiosqlite:///.keyledger/keys.db"
     master_key: SecretStr | None = None
     master_key_file: Path | None = None

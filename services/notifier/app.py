@@ -12,6 +12,7 @@ from faststream.specification import AsyncAPI
 
 from contracts.envelope import Envelope
 from contracts.notifier import (
+    NOTIFY_STREAM,
     SERVICE_QUEUE,
     MarkRead,
     ReminderSent,
@@ -22,7 +23,9 @@ from contracts.notifier import (
     event_subject,
     query_subject,
 )
+from services.common.checkpoints import CheckpointPublisher, signing_key
 from services.common.connect import connect_options, make_broker
+from services.common.heads import StreamHeads
 from services.common.requests import wait_routable
 from services.common.schedule import Periodic
 from services.common.serve import serve
@@ -78,6 +81,7 @@ def create_app(settings: NotifierSettings | None = None, deps: Deps | None = Non
         engine=engine,
         publisher=publisher,
     )
+    checkpoints = _checkpoints(settings)
     schedule = Periodic(sweeper.scheduled, settings.sweep_interval_seconds, job_id="reminder-sweep")
     subjects = [query_subject(n) for n in ("sidebar", "reminders", "health")] + [
         command_subject(v) for v in ("mark_read", "sweep")
@@ -92,6 +96,9 @@ def create_app(settings: NotifierSettings | None = None, deps: Deps | None = Non
     async def announce() -> None:
         await wait_routable(runtime.connection, subjects)
         schedule.start()
+        if checkpoints is not None:
+            checkpoints.bind(runtime.connection.jetstream())
+            checkpoints.start()
         log.info("notifier: mail goes to %s", transport.describe())
         if settings.outbox is not None and deps.transport is None:
             log.info("notifier: no SMTP host set (KEYLEDGER_SMTP_HOST): appending to the mbox")
@@ -100,6 +107,8 @@ def create_app(settings: NotifierSettings | None = None, deps: Deps | None = Non
     @app.on_shutdown
     async def close() -> None:
         schedule.stop()
+        if checkpoints is not None:
+            checkpoints.stop()
         await runtime.stop()
         await engine.dispose()
 
@@ -146,6 +155,24 @@ def _serve(broker: NatsBroker, queries: Queries, commands: Commands) -> None:
         name="mark_read",
     )  # fmt: skip
     serve(broker, command_subject("sweep"), Sweep, commands.sweep, queue=q, name="sweep")
+
+
+def _checkpoints(settings: NotifierSettings) -> CheckpointPublisher | None:
+    """Checkpoints of NOTIFY, from heads this replica reads off the stream itself (the
+    publisher's own heads are a cache of the accounts it appended to, not all of them)."""
+    if (key := signing_key(settings, "notifier")) is None:
+        return None
+    heads = StreamHeads(NOTIFY_STREAM, "the notifier's checkpoints")
+    publisher = CheckpointPublisher(
+        stream=NOTIFY_STREAM.name,
+        key=key,
+        position=heads.last_seq,
+        snapshot=heads.snapshot,
+        every_events=settings.checkpoint_every_events,
+        every_seconds=settings.checkpoint_every_seconds,
+    )
+    publisher.on_bind(heads.bind)
+    return publisher
 
 
 def _sweeper(

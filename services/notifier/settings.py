@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, model_validator
 
-from services.common.settings import ServiceSettings
+from services.common.settings import CheckpointSettings, ServiceSettings
 
 
-class NotifierSettings(ServiceSettings):
+class NotifierSettings(ServiceSettings, CheckpointSettings):
     db_url: str = "sqlite+aiosqlite:///.keyledger/notifier.db"
     data_dir: Path = Path(".keyledger")  # outbox.mbox goes here when no SMTP host is set
 

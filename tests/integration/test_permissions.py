@@ -40,8 +40,10 @@ EVENTS = {
     "notifier": "notify.events.acme",
     "gateway": "calls.recorded.acme",
 }
+# who may append a checkpoint of which stream; nobody else publishes to checkpoints.>
+CHECKPOINTS = {"keys": "checkpoints.keys", "notifier": "checkpoints.notify"}
 # the streams on which an identity may create ephemeral consumers (durables: its own only)
-READS = {"keys": {KEYS}, "notifier": set(), "calllog": set(), "auditor": set(STREAMS)}
+READS = {"keys": {KEYS}, "notifier": {NOTIFY}, "calllog": set(), "auditor": set(STREAMS)}
 SERVES = {"keys": ("keys.cmd.>", "keys.verify"), "notifier": ("notify.cmd.>",)}
 SERVES |= {"calllog": ("calls.query.>",)}
 OTHERS_REQUESTS = (
@@ -90,6 +92,10 @@ def _forbidden() -> Iterator[Attempt]:
         for owner, subject in EVENTS.items():
             if owner != who:
                 yield Attempt(who, "publish", subject, b"{}")
+        for owner, subject in CHECKPOINTS.items():
+            if owner != who:
+                yield Attempt(who, "publish", subject, b"{}")
+        yield Attempt(who, "publish", "checkpoints.calls", b"{}")
         # asking another service, or a service nobody lets it ask
         for subject in OTHERS_REQUESTS:
             if not subject.startswith(MAY_REQUEST[who]):

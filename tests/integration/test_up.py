@@ -125,6 +125,10 @@ async def test_up_serves_and_writes_its_state(up: Up) -> None:
     key_file = data / "master.key"
     assert (key_file.stat().st_mode & 0o777) == 0o600
     assert len(base64.urlsafe_b64decode(key_file.read_text())) == 32
+    signing = data / "checkpoint-signing.key"  # beside the vault key, never the same
+    assert (signing.stat().st_mode & 0o777) == 0o600
+    assert len(base64.b64decode(signing.read_text())) == 32
+    assert signing.read_text() != key_file.read_text()
     creds = data / "credentials"
     assert (creds.stat().st_mode & 0o777) == 0o700
     assert sorted(p.name for p in creds.iterdir()) == sorted(f"{i}.json" for i in IDENTITIES)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
+from contracts.checkpoints import private_key_from_text
 from keyledger.cli import app as cli_app
 from keyledger.deploy.compose import CONFIG_FILE, NODES, env_file, nats_config, password_var
 from keyledger.deploy.permissions import IDENTITIES
@@ -177,3 +178,14 @@ def test_the_consoles_environment_is_its_settings(compose: dict[str, Any]) -> No
     known = {f"{prefix}{field}".upper() for field in settings.model_fields}
     env = set(services(compose)[CONSOLE]["environment"])
     assert env <= known, f"not settings of the console: {sorted(env - known)}"
+
+
+def test_keys_and_the_notifier_sign_checkpoints_with_a_key_of_their_own(
+    compose: dict[str, Any],
+) -> None:
+    for name in ("keys", "notifier"):
+        given = services(compose)[name]["environment"]["KEYLEDGER_CHECKPOINT_KEY"]
+        assert given.startswith("${KEYLEDGER_CHECKPOINT_KEY")
+    found = dict(line.split("=", 1) for line in env_file().splitlines() if "=" in line)
+    assert found["KEYLEDGER_CHECKPOINT_KEY"] != found["KEYLEDGER_MASTER_KEY"]
+    assert private_key_from_text(found["KEYLEDGER_CHECKPOINT_KEY"])  # a 32-byte Ed25519 seed

@@ -23,7 +23,7 @@ from services.keys.projection import PROJECTION
 if TYPE_CHECKING:
     from pathlib import Path
 
-STREAMS = ("KEYS", "CALLS", "NOTIFY")
+STREAMS = ("KEYS", "CALLS", "NOTIFY", "CHECKPOINTS")
 RESTRICTED = [i for i in IDENTITIES if i != "admin"]
 
 
@@ -76,6 +76,11 @@ def test_each_identity_reads_only_its_own_replies(identity: str) -> None:
         ("keys.cmd.reveal", {"cli", "console", "keys"}),  # keys: its readiness probe
         ("keys.query.accounts", {"cli", "console", "keys"}),
         ("calls.query.clients", {"cli", "console", "calllog"}),
+        ("checkpoints.keys", {"keys"}),
+        ("checkpoints.notify", {"notifier"}),
+        ("checkpoints.calls", set()),
+        # its producer declares it; the auditor its copy, in the auditors' own account
+        ("$JS.API.STREAM.CREATE.CHECKPOINTS", {"keys", "auditor"}),
     ],
 )
 def test_who_may_publish_where(subject: str, publishers: set[str]) -> None:
@@ -139,7 +144,7 @@ def test_requests_cross_with_the_requester_named_and_only_where_imported() -> No
     assert "share" not in auditors
     assert "keys." not in auditors
     # the auditors reach the services' JetStream API only under a prefix of their own
-    assert auditors.count(f'to: "{permissions.ORIGIN_API}.') == 6
+    assert auditors.count(f'to: "{permissions.ORIGIN_API}.') == 2 * len(permissions.AUDITED)
     assert "jetstream" not in gateways + frontends
 
 
