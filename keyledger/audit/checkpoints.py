@@ -52,12 +52,19 @@ class CheckpointProblem:
     stream: str
     number: int
     reason: str
+    # checkpoint_broken: invalid in itself; checkpoint_mismatch: disagrees with the history
+    code: str = "checkpoint_broken"
 
     def __str__(self) -> str:
         return f"checkpoint {self.number} of {self.stream}: {self.reason}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"stream": self.stream, "number": self.number, "reason": self.reason}
+        return {
+            "stream": self.stream,
+            "number": self.number,
+            "reason": self.reason,
+            "problem": self.code,
+        }
 
 
 @dataclass
@@ -130,6 +137,7 @@ class CheckpointChecker:
                     f"the stream up to sequence {body['last_seq']} gives root {root[:12]}… "
                     f"over {len(heads)} accounts, the checkpoint signed {body['root'][:12]}… "
                     f"over {body['accounts']}: the history was rewritten",
+                    "checkpoint_mismatch",
                 )
                 return
             self.verified += 1

@@ -24,7 +24,7 @@ from keyledger.audit.offline import (
 )
 from keyledger.audit.replay import read_stored
 from keyledger.cli.common import EXIT_USAGE, DataDirOpt, JsonOpt, NatsUrlOpt, Target, call
-from keyledger.cli.replay import EXIT_CHAIN_BROKEN, EXIT_FOREIGN
+from keyledger.cli.replay import EXIT_CHAIN_BROKEN, EXIT_CHECKPOINT, EXIT_FOREIGN
 from keyledger.client import Refused, Unreachable
 
 # every message of a stream, and one account's subject of it
@@ -154,7 +154,9 @@ def _report(verdicts: list[Verdict], *, signed: bool, json_out: bool) -> None:
             )
     if json_out:
         typer.echo(json.dumps({"streams": documents}, ensure_ascii=False))
-    if any(v.problem is not None for v in verdicts):
+    if any(v.code == "chain_broken" for v in verdicts):
         raise typer.Exit(EXIT_CHAIN_BROKEN)
+    if any(v.problem is not None for v in verdicts):
+        raise typer.Exit(EXIT_CHECKPOINT)
     if any(v.checker.findings for v in verdicts):
         raise typer.Exit(EXIT_FOREIGN)

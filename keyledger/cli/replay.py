@@ -122,10 +122,10 @@ def report(outcome: Outcome, target: Target) -> None:
     if outcome.checkpoints is not None and outcome.checkpoints.problem is not None:
         mismatch = outcome.checkpoints.problem
         if target.json:
-            error = {"code": "checkpoint_mismatch", "message": str(mismatch)}
+            error = {"code": mismatch.code, "message": str(mismatch)}
             failed = {"error": error, "checkpoint": mismatch.as_dict(), "findings": outcome.found()}
             typer.echo(json.dumps(failed, ensure_ascii=False))
-        typer.echo(f"error: checkpoint_mismatch: {mismatch}", err=True)
+        typer.echo(f"error: {mismatch.code}: {mismatch}", err=True)
         raise typer.Exit(EXIT_CHECKPOINT)
     if target.json:
         typer.echo(json.dumps(outcome.document(), ensure_ascii=False))

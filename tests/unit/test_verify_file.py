@@ -117,11 +117,11 @@ def test_a_wholesale_rewrite_is_caught_by_the_checkpoint(tmp_path: Path) -> None
     checkpoint = _checkpoint(events, 6)
     rewritten = _history(hint="klk_…ffff")  # every hash recomputed: the chains hold
     code, doc, _ = _verify(tmp_path, _lines(rewritten), checkpoint)
-    assert code == 1, doc
+    assert code == 5, doc
     assert doc["error"] == "checkpoint_mismatch"
     assert "rewritten" in doc["problem"]["reason"]
     code, doc, _ = _verify(tmp_path, _lines(events[:5]), checkpoint)
-    assert code == 1
+    assert code == 5
     assert "events are missing" in doc["problem"]["reason"]
 
 
@@ -129,7 +129,7 @@ def test_a_forged_checkpoint_is_broken(tmp_path: Path) -> None:
     events = _history()
     forged = {**_checkpoint(events, 6), "signature": base64.b64encode(bytes(64)).decode()}
     code, doc, _ = _verify(tmp_path, _lines(events), forged)
-    assert code == 1
+    assert code == 5
     assert doc["error"] == "checkpoint_broken"
     assert doc["problem"]["number"] == 1
 

@@ -8,7 +8,7 @@
 // node verify.mjs --file history.jsonl [--checkpoints-file cp.jsonl] [--public-key FILE]
 //
 // --stream KEYSCOPY=KEYS reads stream KEYSCOPY and checks it against KEYS's checkpoints.
-// Exit codes as `keyledger replay --verify`: 0 ok, 1 a broken chain or checkpoint,
+// Exit codes as `keyledger replay --verify`: 0 ok, 1 a broken chain, 5 a broken checkpoint,
 // 4 foreign messages around intact chains, 2 usage.
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
@@ -132,4 +132,5 @@ const report = {
   })),
 };
 process.stdout.write(JSON.stringify(report) + "\n");
-process.exit(broken ? 1 : findings.length ? 4 : 0);
+const chainBroken = verdicts.some((v) => v.problem && v.problem.problem === "chain_broken");
+process.exit(chainBroken ? 1 : broken ? 5 : findings.length ? 4 : 0);
