@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
@@ -20,7 +21,7 @@ _EVENT_HEADERS = {
             "type": "string",
             "description": "the writer's last sequence on this subject: an append onto a "
             "state the writer no longer holds is refused, so a chain never forks "
-            "(KEYS and NOTIFY; CALLS has no chain)",
+            "(KEYS, NOTIFY and CHECKPOINTS; CALLS has no chain)",
         },
     },
 }
@@ -69,7 +70,7 @@ def document() -> dict[str, Any]:
             "address": stream.subject,
             "description": f"{stream.name} stream, written by {stream.writer}; Nats-Msg-Id: "
             f"{stream.msg_id}",
-            "parameters": {"account_id": {"description": "the account the events belong to"}},
+            "parameters": _parameters(stream.subject),
             "messages": {"event": {"$ref": f"#/components/messages/{stream.schema}"}},
         }
         operations[f"append_{stream.name}"] = {
@@ -129,3 +130,12 @@ def document() -> dict[str, Any]:
         "operations": operations,
         "components": {"messages": messages},
     }
+
+
+def _parameters(address: str) -> dict[str, Any]:
+    """The `{name}` parts of a channel address, described."""
+    described = {
+        "account_id": "the account the events belong to",
+        "stream": "the checkpointed stream, lower case: keys or notify",
+    }
+    return {name: {"description": described[name]} for name in re.findall(r"{(\w+)}", address)}

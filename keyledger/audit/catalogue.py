@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from contracts import calllog, keys, notifier, replies
+from contracts import calllog, checkpoints, keys, notifier, replies
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -128,6 +128,15 @@ STREAMS: list[Stream] = [
         (calllog.CallRecorded,),
         "the record's call_id: a gateway's retry after a lost ack is stored once",
         "every gateway",
+    ),
+    Stream(
+        "CHECKPOINTS",
+        "checkpoints.{stream}",
+        "Checkpoint",
+        (checkpoints.Checkpoint,),
+        "<STREAM>:<last_seq>: one checkpoint per covered sequence, whichever replica wins; "
+        "each append also expects the subject's last sequence, so the chain never forks",
+        "the keys service (checkpoints.keys) and the notifier (checkpoints.notify)",
     ),
 ]
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import nats
 import pytest
+from jsonschema import Draft202012Validator, FormatChecker
 
 from contracts import checkpoints as cp
 from contracts.envelope import canonical_json, chain_hash
@@ -17,6 +18,7 @@ from contracts.keys import KEYS_STREAM
 from contracts.notifier import NOTIFY_STREAM
 from keyledger.audit.checkpoints import CheckpointChecker, read_checkpoints
 from keyledger.audit.replay import read_messages
+from keyledger.audit.schemas import documents
 from keyledger.cli import app
 from keyledger.local.server import NatsServer
 from services.common.streams import ensure_stream
@@ -140,6 +142,9 @@ async def test_a_lifecycle_leaves_signed_checkpoints_that_replay_verifies(
     exported = await run(cli, "checkpoints", "export", "--stream", "KEYS")
     lines = [json.loads(line) for line in exported.stdout.splitlines()]
     assert [c["number"] for c in lines] == list(range(1, len(lines) + 1))
+    schema = documents()["Checkpoint.schema.json"]  # what `keyledger contracts export` writes
+    for body in lines:
+        Draft202012Validator(schema, format_checker=FormatChecker()).validate(body)
     asked = ["checkpoints", "key", "--data-dir", str(public_key_file.parent)]
     shown = await asyncio.to_thread(cli.runner.invoke, app, asked)
     assert shown.stdout.strip() == text
