@@ -29,9 +29,12 @@ from services.keys.app import create_app
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.drivers.cli import Cli
+from tests.random_refs import new_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+
+    from tests.drivers.permissions import System
 
 
 pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("no_ambient_config")]
@@ -287,3 +290,29 @@ def test_a_wholesale_rewrite_fails_the_services_own_checkpoints(
     )  # fmt: skip
     assert code == 5
     assert report["bad"]["problem"] == "checkpoint_mismatch"
+
+
+def test_the_node_verifier_reads_a_fresh_keyledger_up_as_the_auditor(system: System) -> None:
+    """With only the auditor's credentials file: the auditors' own copies of KEYS, NOTIFY
+    and CHECKPOINTS, as an outside auditor meets them."""
+    account = new_account()
+    system.cli("account", "open", account, "--owner", "alice", "--email", "alice@example.com")
+    system.cli("key", "generate", account, "--as", "alice")
+    system.cli("key", "rotate", account, "--as", "alice", "--yes")
+    shown = CliRunner().invoke(app, ["checkpoints", "key", "--data-dir", str(system.data_dir)])
+    assert shown.exit_code == 0, shown.stderr
+    public = system.data_dir / "checkpoints.pub"
+    public.write_text(shown.stdout)
+    creds = system.data_dir / "credentials" / "auditor.json"
+    args = ("--url", system.url, "--creds", str(creds), "--public-key", str(public))
+    for _ in range(50):  # the auditors' copies trail the services' streams by a moment
+        code, report = _verify_with_node(*args)
+        streams = {s["stream"]: s for s in report["streams"]}
+        if streams["KEYS"]["events"] >= 3:
+            break
+        time.sleep(0.1)
+    assert code == 0, report
+    assert report["ok"] is True
+    assert report["signatures_checked"] is True
+    assert streams["KEYS"]["absent"] is False
+    assert streams["KEYS"]["events"] >= 3
