@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nats
@@ -20,11 +18,13 @@ from contracts.calllog import CallRecorded
 from keyledger.audit.catalogue import HEALTH, SERVED
 from keyledger.audit.schemas import export_schemas
 from keyledger.gateway import Gateway
+from tests.drivers.node import TESTS_NODE, node_with
 from tests.fakes.calllog import Clock
 from tests.random_refs import new_account
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+    from pathlib import Path
 
     from nats.aio.msg import Msg
 
@@ -37,7 +37,6 @@ pytestmark = [
     pytest.mark.parametrize("db_url", ["sqlite"], indirect=True),
     pytest.mark.usefixtures("notifier_service"),
 ]
-NODE_DIR = Path(__file__).parent.parent / "node"
 STREAM_SCHEMAS = {
     "keys.events.": "Envelope",
     "notify.events.": "NotifyEnvelope",
@@ -173,27 +172,14 @@ async def test_every_message_of_a_lifecycle_matches_the_exported_schemas(
         )
         problems += [f"{schema}: {e.message}" for e in validator.iter_errors(data)]
     assert problems == []
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: the ajv and AsyncAPI parser checks need Node.js 18+")
-    if (
-        not (NODE_DIR / "node_modules" / "ajv").is_dir()
-        or not (NODE_DIR / "node_modules" / "@asyncapi" / "parser").is_dir()
-    ):
-        npm = shutil.which("npm")
-        assert npm is not None, "node is on PATH but npm is not: cannot install ajv"
-        await asyncio.to_thread(
-            subprocess.run,
-            [npm, "ci", "--no-audit", "--no-fund"],
-            cwd=NODE_DIR,
-            check=True,
-            timeout=300,
-        )
+    node = await asyncio.to_thread(
+        node_with, TESTS_NODE, "ajv", "@asyncapi/parser", why="the ajv and AsyncAPI parser checks"
+    )
     lines = tmp_path / "messages.jsonl"
     lines.write_text("".join(json.dumps({"schema": s, "data": d}) + "\n" for s, d in found))
     done = await asyncio.to_thread(
         subprocess.run,
-        [node, str(NODE_DIR / "contracts.mjs"), str(folder), str(lines)],
+        [node, str(TESTS_NODE / "contracts.mjs"), str(folder), str(lines)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
 import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,25 +14,15 @@ import pytest
 from contracts.connection import credentials_file
 from keyledger.audit.replay import read_stream
 from keyledger.deploy.auditcopy import ensure_copies
+from tests.drivers.node import TESTS_NODE, node_with
 from tests.drivers.permissions import System, connect
 
 pytestmark = pytest.mark.nats
-NODE_DIR = Path(__file__).parent.parent / "node"
-NPM_TIMEOUT, READ_TIMEOUT = 180, 60
+READ_TIMEOUT = 60
 
 
 def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: the nats.js auditor check needs Node.js 18 or later")
-    if not (NODE_DIR / "node_modules" / "nats").is_dir():
-        # package-lock.json pins the npm `nats` package; node_modules/ is gitignored
-        npm = shutil.which("npm")
-        assert npm is not None, "node is on PATH but npm is not: cannot install nats.js"
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=NPM_TIMEOUT
-        )
-    return node
+    return node_with(TESTS_NODE, "nats", why="the nats.js auditor check")
 
 
 async def _read_with_nats_js(node: str, where: System, stream: str) -> list[dict[str, Any]]:
@@ -42,7 +30,7 @@ async def _read_with_nats_js(node: str, where: System, stream: str) -> list[dict
     creds = credentials_file(where.data_dir, "auditor")
     done = await asyncio.to_thread(
         subprocess.run,
-        [node, str(NODE_DIR / "auditor.mjs"), where.url, str(creds), stream],
+        [node, str(TESTS_NODE / "auditor.mjs"), where.url, str(creds), stream],
         capture_output=True,
         text=True,
         timeout=READ_TIMEOUT,

@@ -6,10 +6,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import shutil
 import subprocess
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nats
@@ -29,35 +27,27 @@ from services.keys.app import create_app
 from services.keys.settings import KeysSettings
 from services.keys.vault import new_master_key
 from tests.drivers.cli import Cli
+from tests.drivers.node import VERIFIER, node_with
 from tests.random_refs import new_account
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
+    from pathlib import Path
 
     from tests.drivers.permissions import System
 
 
 pytestmark = [pytest.mark.nats, pytest.mark.usefixtures("no_ambient_config")]
-NODE_DIR = Path(__file__).parents[2] / "verifiers" / "node"
-NPM_TIMEOUT, RUN_TIMEOUT = 180, 60
+RUN_TIMEOUT = 60
 
 
 def _node() -> str:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not on PATH: the Node.js verifier needs Node.js 18 or later")
-    if not (NODE_DIR / "node_modules" / "nats").is_dir():
-        npm = shutil.which("npm")
-        assert npm is not None, "node is on PATH but npm is not: cannot install nats.js"
-        subprocess.run(
-            [npm, "ci", "--no-audit", "--no-fund"], cwd=NODE_DIR, check=True, timeout=NPM_TIMEOUT
-        )
-    return node
+    return node_with(VERIFIER, "nats", why="the Node.js verifier")
 
 
 def _verify_with_node(*args: str) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        [_node(), str(NODE_DIR / "verify.mjs"), *args],
+        [_node(), str(VERIFIER / "verify.mjs"), *args],
         capture_output=True,
         text=True,
         timeout=RUN_TIMEOUT,
