@@ -6,7 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyotp
 from argon2 import PasswordHasher
@@ -22,7 +22,8 @@ from services.console.store import setup_tokens, users
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy import Row
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 HASHER = PasswordHasher()  # argon2id with the library's current recommended parameters
 # verified against when the user is unknown, so both answers take as long
@@ -80,14 +81,8 @@ async def new_setup_token(
 async def setup_token_user(engine: AsyncEngine, raw: str, now: datetime) -> str | None:
     """Whose setup link this is, if it is still usable (not used, not expired)."""
     async with engine.connect() as db:
-        row = (
-            await db.execute(
-                select(setup_tokens).where(setup_tokens.c.token_hash == token_hash(raw))
-            )
-        ).first()
-    if row is None or not domain.setup_token_usable(row.expires_at, row.used, now):
-        return None
-    return str(row.user)
+        row = await _usable_token(db, raw, now)
+    return None if row is None else str(row.user)
 
 
 async def use_setup_token(
@@ -99,12 +94,8 @@ async def use_setup_token(
     """
     hashed = HASHER.hash(password)
     async with engine.begin() as db:
-        row = (
-            await db.execute(
-                select(setup_tokens).where(setup_tokens.c.token_hash == token_hash(raw))
-            )
-        ).first()
-        if row is None or not domain.setup_token_usable(row.expires_at, row.used, now):
+        row = await _usable_token(db, raw, now)
+        if row is None:
             return None
         spent = await db.execute(
             update(setup_tokens)
@@ -171,3 +162,14 @@ async def setup_link_for_new_user(
     finally:
         await engine.dispose()
     return f"{console_url.rstrip('/')}/setup/{raw}"
+
+
+async def _usable_token(db: AsyncConnection, raw: str, now: datetime) -> Row[Any] | None:
+    """The setup link's row while it is usable (not used, not expired), else None."""
+    found = await db.execute(
+        select(setup_tokens).where(setup_tokens.c.token_hash == token_hash(raw))
+    )
+    row = found.first()
+    if row is None or not domain.setup_token_usable(row.expires_at, row.used, now):
+        return None
+    return row

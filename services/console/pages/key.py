@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +14,7 @@ from services.console.pages import panel_contexts
 from services.console.pages.shown import utc
 
 if TYPE_CHECKING:
+    from starlette.datastructures import FormData
     from starlette.requests import Request
     from starlette.responses import Response
     from starlette.routing import BaseRoute
@@ -77,80 +79,102 @@ async def _refused(request: Request, account_id: str, refused: Refused) -> Respo
     return await _panel(request, account_id, {"error": refused.message}, 409)
 
 
-async def generate(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    await web.admin_of(request, account_id)
-    person, _ = await web.signed_in(request), await web.form(request)
-    try:
-        made = await web.client(request).generate(account_id, person.user)
-    except Refused as refused:
-        return await _refused(request, account_id, refused)
-    notice = "A key was generated. Copy it now; Show brings it back later (it asks your password)."
-    return await _panel(request, account_id, {"shown_key": made["key"], "notice": notice})
+@dataclass(frozen=True)
+class _Action:
+    """A POST on the panel that passed its checks: whose account, who asks, the form."""
+
+    account_id: str
+    person: web.Person
+    data: FormData
+
+    def confirmed(self) -> bool:
+        """The person typed the account's name, as Rotate and Deactivate ask."""
+        return str(self.data.get("confirm", "")).strip() == self.account_id
+
+    def expected_key_id(self) -> str | None:
+        return str(self.data.get("key_id", "")) or None
 
 
-async def show(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    await web.admin_of(request, account_id)
-    person, _ = await web.signed_in(request), await web.form(request)
-    if not web.in_sudo(request, person):
-        return web.sudo_redirect(request)
-    try:
-        shown = await web.client(request).reveal(account_id, person.user)
-    except Refused as refused:
-        return await _refused(request, account_id, refused)
-    return await _panel(request, account_id, {"shown_key": shown["key"]})
-
-
-async def rotate(request: Request) -> Response:
+async def _begin(request: Request, *, sudo: bool) -> _Action | Response:
+    """The checks every action makes, in this order: a super-admin of the account (403
+    otherwise), signed in, the CSRF token (403, nothing changed), then sudo mode if asked
+    (a redirect to confirm the password otherwise)."""
     account_id = request.path_params["account_id"]
     await web.admin_of(request, account_id)
     person, data = await web.signed_in(request), await web.form(request)
-    if not web.in_sudo(request, person):
+    if sudo and not web.in_sudo(request, person):
         return web.sudo_redirect(request)
-    grace = domain.grace_seconds(str(data.get("grace", "")))
+    return _Action(account_id, person, data)
+
+
+async def _unconfirmed(request: Request, act: _Action, verb: str) -> Response:
+    error = f"Type the account name ({act.account_id}) to {verb} its key; nothing was changed."
+    return await _panel(request, act.account_id, {"error": error}, 400)
+
+
+async def generate(request: Request) -> Response:
+    act = await _begin(request, sudo=False)
+    if not isinstance(act, _Action):
+        return act
+    try:
+        made = await web.client(request).generate(act.account_id, act.person.user)
+    except Refused as refused:
+        return await _refused(request, act.account_id, refused)
+    notice = "A key was generated. Copy it now; Show brings it back later (it asks your password)."
+    return await _panel(request, act.account_id, {"shown_key": made["key"], "notice": notice})
+
+
+async def show(request: Request) -> Response:
+    act = await _begin(request, sudo=True)
+    if not isinstance(act, _Action):
+        return act
+    try:
+        shown = await web.client(request).reveal(act.account_id, act.person.user)
+    except Refused as refused:
+        return await _refused(request, act.account_id, refused)
+    return await _panel(request, act.account_id, {"shown_key": shown["key"]})
+
+
+async def rotate(request: Request) -> Response:
+    act = await _begin(request, sudo=True)
+    if not isinstance(act, _Action):
+        return act
+    grace = domain.grace_seconds(str(act.data.get("grace", "")))
     if grace is None:
-        return await _panel(request, account_id, {"error": "Choose a grace period."}, 400)
-    if str(data.get("confirm", "")).strip() != account_id:
-        error = f"Type the account name ({account_id}) to rotate its key; nothing was changed."
-        return await _panel(request, account_id, {"error": error}, 400)
+        return await _panel(request, act.account_id, {"error": "Choose a grace period."}, 400)
+    if not act.confirmed():
+        return await _unconfirmed(request, act, "rotate")
     try:
         made = await web.client(request).rotate(
-            account_id,
-            person.user,
+            act.account_id,
+            act.person.user,
             confirm=True,
             grace_seconds=grace,
-            expected_key_id=str(data.get("key_id", "")) or None,
+            expected_key_id=act.expected_key_id(),
         )
     except Refused as refused:
-        return await _refused(request, account_id, refused)
+        return await _refused(request, act.account_id, refused)
     until = made.get("previous_key_grace_until")
     notice = "The key was rotated. Copy the new key now. " + (
         f"The old key keeps working until {until}." if until else "The old key stopped working."
     )
-    return await _panel(request, account_id, {"shown_key": made["key"], "notice": notice})
+    return await _panel(request, act.account_id, {"shown_key": made["key"], "notice": notice})
 
 
 async def deactivate(request: Request) -> Response:
-    account_id = request.path_params["account_id"]
-    await web.admin_of(request, account_id)
-    person, data = await web.signed_in(request), await web.form(request)
-    if not web.in_sudo(request, person):
-        return web.sudo_redirect(request)
-    if str(data.get("confirm", "")).strip() != account_id:
-        error = f"Type the account name ({account_id}) to deactivate its key; nothing was changed."
-        return await _panel(request, account_id, {"error": error}, 400)
+    act = await _begin(request, sudo=True)
+    if not isinstance(act, _Action):
+        return act
+    if not act.confirmed():
+        return await _unconfirmed(request, act, "deactivate")
     try:
         await web.client(request).deactivate(
-            account_id,
-            person.user,
-            confirm=True,
-            expected_key_id=str(data.get("key_id", "")) or None,
+            act.account_id, act.person.user, confirm=True, expected_key_id=act.expected_key_id()
         )
     except Refused as refused:
-        return await _refused(request, account_id, refused)
+        return await _refused(request, act.account_id, refused)
     notice = "The key was deactivated: calls with it are refused from now on."
-    return await _panel(request, account_id, {"notice": notice})
+    return await _panel(request, act.account_id, {"notice": notice})
 
 
 async def back_to_panel(request: Request) -> Response:
