@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import itertools
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import uuid4
-
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from contracts.calllog import CallRecorded, recorded_subject
 from services.calllog.domain import call_row
 from services.calllog.store import calls, metadata
+from tests.fakes.memory import memory_engine
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 
 class Clock:
@@ -51,10 +52,7 @@ def a_call(account_id: str, ts: datetime, **fields: Any) -> CallRecorded:
 
 async def memory_store() -> AsyncEngine:
     """The calllog tables in one in-memory SQLite database every connection shares."""
-    engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
-    return engine
+    return await memory_engine(metadata)
 
 
 _seq = itertools.count(1)

@@ -9,14 +9,15 @@ import pytest
 from sqlalchemy import Column, Integer, MetaData, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import StatementError
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from services.common.micros import from_micros, to_micros
 from services.common.sql import UtcMicros
+from tests.fakes.memory import memory_engine
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 PLUS_0530 = timezone(timedelta(hours=5, minutes=30))
 MINUS_0800 = timezone(timedelta(hours=-8))
@@ -43,9 +44,7 @@ times = Table(
 
 @pytest.fixture
 async def engine() -> AsyncIterator[AsyncEngine]:
-    engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    engine = await memory_engine(metadata)
     yield engine
     await engine.dispose()
 

@@ -10,8 +10,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from contracts.keys import command_subject
 from services.keys import projection
@@ -19,9 +17,12 @@ from services.keys.app import Overrides, create_app
 from services.keys.settings import KeysSettings
 from services.keys.store import create_schema
 from tests.fakes.keys import FakeEvents, FakeVault
+from tests.fakes.memory import memory_engine
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 ACCOUNT = "acme"
@@ -67,7 +68,7 @@ class Keys:
 
 @pytest.fixture
 async def keys() -> AsyncIterator[Keys]:
-    engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
+    engine = await memory_engine()
     await create_schema(engine)
     ids = itertools.count()
     events, vault = FakeEvents(), FakeVault()

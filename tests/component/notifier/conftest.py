@@ -12,18 +12,19 @@ import orjson
 import pytest
 from faststream.nats import NatsBroker, TestNatsBroker
 from sqlalchemy import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
-from sqlalchemy.pool import StaticPool
 
 from contracts.calendar import add_months
 from services.notifier import projection
 from services.notifier.app import Deps, create_app
 from services.notifier.settings import NotifierSettings
 from services.notifier.store import inbox, metadata
+from tests.fakes.memory import memory_engine
 from tests.fakes.notifier import FakeNotify, KeysStream, RecordingTransport
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
 GENERATED = datetime(2026, 1, 5, 9, tzinfo=UTC)  # when the seeded key came into use
 NOW = datetime(2026, 6, 10, 12, tzinfo=UTC)  # the fixed clock: past the 5-month email
@@ -32,10 +33,7 @@ SIX_MONTHS = add_months(GENERATED, 6)
 
 @pytest.fixture
 async def engine() -> AsyncIterator[AsyncEngine]:
-    # StaticPool: one connection, so every session sees the one in-memory database
-    engine = create_async_engine("sqlite+aiosqlite://", poolclass=StaticPool)
-    async with engine.begin() as conn:
-        await conn.run_sync(metadata.create_all)
+    engine = await memory_engine(metadata)
     yield engine
     await engine.dispose()
 
