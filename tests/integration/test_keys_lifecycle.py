@@ -29,6 +29,13 @@ async def generated(request_json: Request, account: str, actor: str = "alice") -
     return reply["result"]
 
 
+async def keyed(request_json: Request) -> tuple[str, dict[str, Any]]:
+    """A fresh account opened by alice, with a key she generated; the generate result."""
+    account = new_account()
+    await opened(request_json, account)
+    return account, await generated(request_json, account)
+
+
 async def verdict(request_json: Request, key: str) -> dict[str, Any]:
     reply = await request_json("keys.verify", {"key": key})
     assert reply["ok"], reply
@@ -56,9 +63,7 @@ async def confirmed(request_json: Request, verb: str, account: str) -> dict[str,
 async def test_a_generated_key_verifies_and_is_revealed_with_its_rotation_date(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = new_account()
-    await opened(request_json, account)
-    first = await generated(request_json, account)
+    account, first = await keyed(request_json)
     assert first["key"].startswith("klk_")
     assert (await verdict(request_json, first["key"]))["valid"]
 
@@ -70,9 +75,7 @@ async def test_a_generated_key_verifies_and_is_revealed_with_its_rotation_date(
 async def test_rotating_without_grace_retires_the_previous_key_at_once(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = new_account()
-    await opened(request_json, account)
-    first = await generated(request_json, account)
+    account, first = await keyed(request_json)
     second = await confirmed(request_json, "rotate", account)
     assert second["key"] != first["key"]
     assert second["previous_key_id"] == first["key_id"]
@@ -88,9 +91,7 @@ async def test_rotating_without_grace_retires_the_previous_key_at_once(
 async def test_a_deactivated_key_no_longer_verifies_and_there_is_nothing_to_reveal(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = new_account()
-    await opened(request_json, account)
-    await generated(request_json, account)
+    account, _ = await keyed(request_json)
     second = await confirmed(request_json, "rotate", account)
     done = await confirmed(request_json, "deactivate", account)
     assert done["key_id"] == second["key_id"]
@@ -102,9 +103,7 @@ async def test_a_deactivated_key_no_longer_verifies_and_there_is_nothing_to_reve
 async def test_the_audit_log_lists_every_step_of_a_keys_life_newest_first(
     keys_service: KeysSettings, request_json: Request
 ) -> None:
-    account = new_account()
-    await opened(request_json, account)
-    await generated(request_json, account)
+    account, _ = await keyed(request_json)
     shown = await request_json("keys.cmd.reveal", {"account_id": account, "actor": "alice"})
     assert shown["ok"], shown
     await confirmed(request_json, "rotate", account)
