@@ -60,6 +60,7 @@ class Projector:
         ack_wait: float = 30.0,
         envelopes: bool = False,
         decode: Decode | None = None,
+        catch_up_delivered: bool = False,
     ) -> None:
         """position: the projection's last applied stream sequence (its tracking row);
         envelopes: the stream holds hash-chained events (KEYS, NOTIFY), so a message that
@@ -67,7 +68,10 @@ class Projector:
         once (services.common.eventlog);
         decode: (subject, data) -> what `apply` gets per message, for streams whose
         messages are checked against their subject otherwise (CALLS); by default the JSON
-        object (None if the data is not one)."""
+        object (None if the data is not one);
+        catch_up_delivered: at start, also apply from the stream what the durable delivered
+        and no one acknowledged (a partition taken over from a replica that died with a
+        batch in hand), rather than wait ack_wait for its redelivery."""
         self._js, self._nc = js, nc
         self._envelopes = envelopes
         self._custom = decode
@@ -76,7 +80,9 @@ class Projector:
         self._batch = batch
         self._ack_wait = ack_wait
         self._task: asyncio.Task[None] | None = None
+        self._sub: BatchPull | None = None
         self._stopping = False
+        self._to_delivered = catch_up_delivered
 
     async def start(self) -> None:
         config = api.ConsumerConfig(
@@ -84,7 +90,7 @@ class Projector:
             max_ack_pending=self._batch,
             ack_wait=self._ack_wait,
         )
-        sub = await self._batch_pull(config)
+        sub = self._sub = await self._batch_pull(config)
         self._task = asyncio.create_task(self._run(sub), name=f"projector-{self._durable}")
 
     async def _batch_pull(self, config: api.ConsumerConfig) -> BatchPull:
@@ -109,6 +115,9 @@ class Projector:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._sub is not None:
+            await self._sub.stop()  # a projector stopped and started again leaves no inbox
+            self._sub = None
         self._turn.close()
 
     async def _run(self, sub: BatchPull) -> None:
@@ -141,6 +150,8 @@ class Projector:
             try:
                 info = await self._js.consumer_info(self._stream, self._durable)
                 floor = info.ack_floor.stream_seq if info.ack_floor else 0
+                if self._to_delivered and info.delivered:
+                    floor = max(floor, info.delivered.stream_seq or 0)
                 async with self._turn.hold():
                     position = await self._position()
                     if position >= floor:
