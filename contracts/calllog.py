@@ -261,10 +261,11 @@ def query_subject(name: str) -> str:
 
 
 def calls_stream(
-    max_age_seconds: float = RETENTION_SECONDS, partitions: int = PARTITIONS
+    max_age_seconds: float = RETENTION_SECONDS, partitions: int | None = PARTITIONS
 ) -> StreamSpec:
     """CALLS, declared by the calllog service. Purge stays allowed (an operator may erase an
-    account's calls); single-message delete is denied so no one quietly edits the log."""
+    account's calls); single-message delete is denied so no one quietly edits the log.
+    partitions: None declares it as it was before partitions (tests of an upgrade)."""
     return StreamSpec(
         name="CALLS",
         subjects=(ALL_RECORDED,),
@@ -272,7 +273,7 @@ def calls_stream(
         duplicate_window_seconds=120,
         deny_delete=True,
         deny_purge=False,
-        transform=partition_transform(partitions),
+        transform=None if partitions is None else partition_transform(partitions),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -17,7 +18,7 @@ from contracts.calllog import (
 from services.calllog import projection
 from services.calllog.partitions import Leases
 from services.common.eventlog import Stored
-from services.common.projector import Projector
+from services.common.projector import FETCH_SECONDS, Projector
 from services.common.turn import alone, turn_for
 
 if TYPE_CHECKING:
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
 
 log = logging.getLogger("keyledger.calllog")
+# a partition given up finishes its batch first: a fetch waits up to FETCH_SECONDS
+FINISH_SECONDS = FETCH_SECONDS + 4.0
 
 
 class Partitioned:
@@ -68,8 +71,7 @@ class Partitioned:
 
     async def stop(self) -> None:
         await self.leases.stop()
-        for partition in list(self._running):
-            await self._lost(partition)
+        await asyncio.gather(*(self._lost(partition) for partition in list(self._running)))
 
     async def drain_legacy(self) -> None:
         """Project what CALLS holds under the subjects from before partitions, after the
@@ -122,7 +124,7 @@ class Partitioned:
     async def _lost(self, partition: int) -> None:
         projector = self._running.pop(partition, None)
         if projector is not None:
-            await projector.stop()
+            await projector.stop(finish=FINISH_SECONDS)
             log.info("calllog: stopped consuming partition %d", partition)
 
     async def applied_through(self) -> int:

@@ -86,8 +86,7 @@ class Leases:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
-        for partition in self.owned:
-            await self._release(partition)
+        await asyncio.gather(*(self._release(partition) for partition in self.owned))
         if self._kv is not None:
             with contextlib.suppress(NatsError):  # or it expires
                 await self._kv.delete(_MEMBER + self.member)
@@ -118,8 +117,8 @@ class Leases:
                 log.warning("calllog: lost partition %d to another replica", partition)
                 del self._owned[partition]
                 await self._lost(partition)
-        for partition in self.owned[share:]:  # above our share: give the highest back
-            await self._release(partition)
+        # above our share: give the highest back, each finishing its batch meanwhile
+        await asyncio.gather(*(self._release(partition) for partition in self.owned[share:]))
         await self._take(kv, share)
 
     async def _take(self, kv: KeyValue, share: int) -> None:

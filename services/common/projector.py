@@ -108,9 +108,14 @@ class Projector:
         await pull.start()
         return pull
 
-    async def stop(self) -> None:
+    async def stop(self, finish: float = 0.0) -> None:
+        """finish: seconds the batch in hand may take to be applied before the loop is
+        cancelled (a partition handed to another replica): a transaction cancelled half way
+        can leave its connection holding locks the next owner waits on."""
         # a fetch can swallow a cancellation, so the loop also checks a flag
         self._stopping = True
+        if self._task is not None and finish > 0:
+            await asyncio.wait([self._task], timeout=finish)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
