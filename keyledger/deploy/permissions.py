@@ -195,8 +195,13 @@ def grants() -> dict[str, Grant | None]:
             publish=(
                 *_produces(CALLS),
                 *_pulls(CALLS, calllog.PROJECTION_DURABLE),  # before partitions
-                # one durable per partition, as many as the stream has: any name on CALLS
-                *_pulls(CALLS, "*"),
+                # one durable per partition, as many as a stream may have, and no others
+                *(
+                    s
+                    for p in range(calllog.MAX_PARTITIONS)
+                    for s in _pulls(CALLS, calllog.partition_durable(p))
+                    if s != f"{JS}.STREAM.MSG.GET.{CALLS}"  # once is enough
+                ),
                 *_leases(calllog.LEASES_BUCKET),
                 *CALLLOG_SERVES,
             ),

@@ -115,7 +115,7 @@ class Partitioned:
             turn=alone(),
             batch=self._batch,
             decode=projection.record,
-            catch_up_delivered=True,
+            sole=True,
         )
         await projector.start()
         self._running[partition] = projector
