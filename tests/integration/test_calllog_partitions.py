@@ -19,6 +19,7 @@ from contracts.calllog import (
     calls_stream,
     partition_transform,
     recorded_subject,
+    stored_subject,
 )
 from services.calllog import partitioned, projection
 from services.calllog.runtime import Runtime
@@ -208,6 +209,9 @@ async def test_records_from_before_partitions_are_projected_once_and_first(
     await js.update_stream(config)
     await publish(nc, *after)
     assert (await js.get_msg("CALLS", seq=1)).subject == recorded_subject(before[0].account_id)
+    last = await js.get_msg("CALLS", seq=(await js.stream_info("CALLS")).state.last_seq)
+    # the server's partition is the one contracts.calllog computes (FNV-1a of the account)
+    assert last.subject == stored_subject(after[-1].account_id, PARTITIONS)
     async with replica(nats_url, db_url) as one, replica(nats_url, db_url) as two:
         await until("two replicas share the partitions", lambda: shared_out(one, two))
         await caught_up(one, nc)
