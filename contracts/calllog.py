@@ -203,6 +203,7 @@ SERVICE_QUEUE = "calllog"
 PROJECTION_DURABLE = "calllog-projection"  # the single durable before partitions (legacy)
 ALL_RECORDED = "calls.recorded.>"
 PUBLISHED = "calls.recorded.*"  # what gateways publish: calls.recorded.<account_id>
+STORED_PATTERN = "calls.recorded.{partition}.{account_id}"  # as documents spell it
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # CALLS is consumed in this many partitions by account unless its stream says otherwise: the
 # number lives in the stream's subject transform, fixed for the stream's life (README)

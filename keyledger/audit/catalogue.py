@@ -131,7 +131,7 @@ STREAMS: list[Stream] = [
         "every gateway",
         # CALLS's subject transform puts the account's partition in: FNV-1a 32 of the
         # account id, mod the stream's partition count (records from before: as published)
-        "calls.recorded.{partition}.{account_id}",
+        calllog.STORED_PATTERN,
     ),
     Stream(
         "CHECKPOINTS",
