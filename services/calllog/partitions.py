@@ -98,6 +98,8 @@ class Leases:
                 await self.tick()
             except (NatsError, TimeoutError) as exc:  # NATS away: leases lapse, others take over
                 log.warning("calllog: partition leases not renewed (%r)", exc)
+            except Exception:  # never let the loop die: the leases would lapse for good
+                log.exception("calllog: partition leases not renewed")
 
     async def tick(self) -> None:
         kv = self._kv
