@@ -23,7 +23,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import func, select
 
 from contracts.calllog import CALLS_STREAM, LEASES_BUCKET, PARTITIONS, partition_durable
-from services.calllog.partitions import timing
+from services.calllog.leases import timing
 from services.calllog.store import calls
 from services.common.sql import make_engine
 from services.common.streams import ensure_stream

@@ -209,7 +209,7 @@ STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
 # number lives in the stream's subject transform, fixed for the stream's life (README)
 PARTITIONS = 8
 MAX_PARTITIONS = 32  # each partition's durable is named in the NATS permissions
-LEASES_BUCKET = "calllog-partitions"  # KV: who owns which partition (services/calllog)
+LEASES_BUCKET = "calllog-leases"  # KV: who owns which partition (services/calllog)
 _PARTITION_DEST = re.compile(
     r"^calls\.recorded\.\{\{partition\((\d+),1\)\}\}\.\{\{wildcard\(1\)\}\}$"
 )

@@ -108,7 +108,7 @@ def _pulls(stream: str, durable: str) -> tuple[str, ...]:
 
 
 def _leases(bucket: str) -> tuple[str, ...]:
-    """A KV bucket of its own (services/calllog/partitions.py): declare it, write and
+    """A KV bucket of its own (services/calllog/leases.py): declare it, write and
     compare-and-set keys, read them, and list them (an ephemeral ordered watcher)."""
     stream = f"KV_{bucket}"
     return (

@@ -16,7 +16,7 @@ from contracts.calllog import (
     partition_subject,
 )
 from services.calllog import projection
-from services.calllog.partitions import Leases
+from services.calllog.leases import Leases
 from services.common.eventlog import Stored
 from services.common.projector import FETCH_SECONDS, Projector
 from services.common.turn import alone, turn_for
@@ -33,7 +33,7 @@ FINISH_SECONDS = FETCH_SECONDS + 4.0
 
 class Partitioned:
     """The partitioned path: no turn between replicas, each projects the partitions it
-    leases (services/calllog/partitions.py) into their own tracking rows.
+    leases (services/calllog/leases.py) into their own tracking rows.
 
     Records stored before CALLS had partitions (calls.recorded.<account>, the single
     durable's) are projected first, from the stream after the old tracking row: every one
