@@ -47,6 +47,15 @@ calls = Table(
     Index("calllog_ts", "ts_us"),  # retention deletes the oldest rows first
 )
 
+# The call's unique key. PostgreSQL partitions the table by day on ts_us (migration 0002,
+# partitions.py), and a partitioned table's unique keys must hold the partition key. The
+# same call id always comes with the same ts: a gateway builds a record once and retries
+# those bytes, and JetStream drops a copy within the 2-minute duplicate window by its
+# Nats-Msg-Id. A producer re-dating a call id later gets a second row on PostgreSQL (the
+# first only on SQLite): no more than inventing a new call id would give it.
+CALL_KEY = {"postgresql": ["call_id", "ts_us"], "sqlite": ["call_id"]}
+calls.info["postgresql_primary_key"] = CALL_KEY["postgresql"]
+
 tracking = Table(
     "calllog_tracking",
     metadata,
