@@ -74,6 +74,10 @@ def upgrade() -> None:
         op.execute(f"INSERT INTO calllog_calls SELECT * FROM {old} WHERE ts_us >= {later}")
         op.execute(f"DELETE FROM {old} WHERE ts_us >= {later}")
     span = (min(days.day_of(int(lowest)), today), today + 1)
+    # the parent's key, (call_id, ts_us), in place of the old one: the one index built anew
+    op.execute(
+        f"ALTER TABLE {old} DROP CONSTRAINT calllog_calls_pkey, ADD PRIMARY KEY (call_id, ts_us)"
+    )
     op.execute(f"ALTER TABLE {old} RENAME TO {days.name_for(span)}")
     op.execute(
         f"ALTER TABLE calllog_calls ATTACH PARTITION {days.SCHEMA}.{days.name_for(span)} "
