@@ -23,7 +23,6 @@ from contracts.calllog import (
     LastUsedQuery,
     query_subject,
 )
-from services.calllog import partitions
 from services.calllog.queries import listing, usage
 from services.calllog.retention import retention_job
 from services.calllog.runtime import Runtime
@@ -104,7 +103,6 @@ def create_app(settings: CallLogSettings | None = None, deps: Deps | None = None
     @app.on_startup
     async def warm_up() -> None:
         await create_schema(engine)
-        await partitions.prepare(engine, deps.clock(), keep)  # PostgreSQL: days ahead
         await runtime.start()
         # list on the bare responder: FastStream's per-message layers were half its latency
         await runtime.serve(query_subject("list"), reads.list, workers)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("keyledger.calllog")
 _RETENTION_LOCK = days.DDL_LOCK + 1  # one retention run at a time across replicas
+FRESH_SECONDS = 5.0
+_known: dict[str, tuple[float, list[days.Span]]] = {}  # database URL: (read at, bounds)
 
 
 @dataclass(frozen=True)
@@ -56,20 +59,26 @@ async def _taken(conn: AsyncConnection, *, pending: bool = False) -> list[days.S
 
 
 async def cover(conn: AsyncConnection, rows: Iterable[dict[str, Any]]) -> None:
-    """Before a batch's insert: make a partition for every day the batch has none for, so
-    no row is refused. The catalog read (~0.3 ms) is done each batch, in the batch's own
-    transaction: a cache could miss a partition another replica's retention just dropped."""
+    """Before a batch's insert, in its transaction: make a partition for every day the batch
+    has none for, so no row is refused. The bounds are read from the catalog (~0.5 ms) at
+    most every FRESH_SECONDS; a partition dropped meanwhile by another replica (an expired
+    day, so only a late row needs it) fails that batch, redelivered until the bounds are
+    read again. The DDL runs in the batch's transaction, not on a second connection: a
+    pool full of batches each waiting for one more connection would stall them all."""
     if not partitioned(conn):
+        return
+    wanted = {row["ts_us"] // days.DAY_US for row in rows}
+    where = str(conn.engine.url)
+    seen = _known.get(where)
+    if seen and time.monotonic() - seen[0] < FRESH_SECONDS and not days.uncovered(wanted, seen[1]):
         return
     taken = await _taken(conn)
     if not taken and not await _is_partitioned(conn):
         return
-    needed = days.uncovered((row["ts_us"] // days.DAY_US for row in rows), taken)
-    if needed:
-        # its own short transaction, committed before the insert runs: the insert's next
-        # statement (READ COMMITTED) routes to it, and ATTACH's lock is not held to the end
-        async with conn.engine.begin() as ddl:
-            await _create(ddl, needed, days.day_of(to_us(datetime.now(UTC))))
+    if days.uncovered(wanted, taken):
+        await _create(conn, wanted, days.day_of(to_us(datetime.now(UTC))))
+        taken = await _taken(conn)
+    _known[where] = (time.monotonic(), taken)
 
 
 async def prepare(engine: AsyncEngine, now: datetime, retention_seconds: float) -> list[str]:
@@ -124,6 +133,7 @@ async def drop_expired(engine: AsyncEngine, now: datetime, retention_seconds: fl
         try:
             return await _drop(conn, cutoff)
         finally:
+            _known.pop(str(engine.url), None)  # this process reads the bounds afresh
             await conn.exec_driver_sql(f"SELECT pg_advisory_unlock({_RETENTION_LOCK})")
 
 

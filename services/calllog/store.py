@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -15,7 +16,8 @@ from sqlalchemy import (
     Table,
 )
 
-from contracts.calllog import MAX_PATH, MAX_USER_AGENT
+from contracts.calllog import MAX_PATH, MAX_USER_AGENT, RETENTION_SECONDS
+from services.calllog import partitions
 from services.calllog.migrations import MIGRATIONS
 from services.common.migrate import upgrade_to_head
 
@@ -65,5 +67,7 @@ tracking = Table(
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create or upgrade the tables with the service's Alembic history (migrations/)."""
+    """Create or upgrade the tables with the service's Alembic history (migrations/); on
+    PostgreSQL, make the day partitions of the window and the days ahead (partitions.py)."""
     await upgrade_to_head(engine, MIGRATIONS)
+    await partitions.prepare(engine, datetime.now(UTC), RETENTION_SECONDS)
