@@ -36,13 +36,9 @@ class Partition:
         return days.day_span(self.lo_us, self.hi_us)
 
 
-def partitioned(conn: AsyncConnection) -> bool:
+def partitioned(db: AsyncConnection | AsyncEngine) -> bool:
     """Day partitions are PostgreSQL's; SQLite keeps one table and batch deletes."""
-    return conn.dialect.name == "postgresql"
-
-
-def partitioned_engine(engine: AsyncEngine) -> bool:
-    return engine.dialect.name == "postgresql"
+    return db.dialect.name == "postgresql"
 
 
 async def partitions(conn: AsyncConnection) -> list[Partition]:

@@ -67,7 +67,7 @@ async def expire(
     is dropped as a partition; the partly expired day stays until it is whole (queries hide
     its old rows), since trimming it row by row is the very cost partitions remove. SQLite:
     batch deletes. Returns the partitions dropped, or the rows deleted."""
-    if partitions.partitioned_engine(engine):
+    if partitions.partitioned(engine):
         await partitions.prepare(engine, now, retention_seconds)
         return len(await partitions.drop_expired(engine, now, retention_seconds))
     return await delete_expired(engine, now, retention_seconds, batch=batch)

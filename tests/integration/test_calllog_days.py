@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from contracts.calllog import CallStatsQuery
 from services.calllog import partitions
@@ -159,3 +160,29 @@ async def test_dropping_a_day_blocks_no_writer_and_no_reader(engine: AsyncEngine
     dropped = await dropping
     assert len(dropped) == 1
     assert len(await rows(engine)) == 51
+
+
+@pg_only
+async def test_a_day_dropped_by_another_replica_fails_one_batch_then_is_made_again(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bounds are cached for a few seconds: a partition another replica's retention
+    dropped meanwhile fails the batch (redelivered by the projector, nothing half-stored),
+    and once the bounds are read again the day is made anew."""
+    now = datetime.now(UTC)
+    account = new_account()
+    late = now - timedelta(days=5)
+    await stored(engine, a_call(account, now))  # the bounds are cached now
+    name = f"calls_{late:%Y%m%d}"
+    async with engine.begin() as conn:  # what another replica's retention would do
+        await conn.exec_driver_sql(
+            f"ALTER TABLE calllog_calls DETACH PARTITION calllog_days.{name}"
+        )
+        await conn.exec_driver_sql(f"DROP TABLE calllog_days.{name}")
+    call = a_call(account, late)
+    with pytest.raises(IntegrityError, match="no partition"):
+        await stored(engine, call)
+    assert len(await rows(engine)) == 1
+    monkeypatch.setattr(partitions, "FRESH_SECONDS", 0.0)  # as if a few seconds went by
+    assert await stored(engine, call) == 1
+    assert name in await partition_names(engine)
