@@ -11,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from contracts.calllog import CallStatsQuery
 from services.calllog import partitions
+from services.calllog.domain import to_us
 from services.calllog.queries.usage import call_stats
 from services.calllog.retention import expire
 from services.calllog.store import create_schema
@@ -186,3 +187,26 @@ async def test_a_day_dropped_by_another_replica_fails_one_batch_then_is_made_aga
     monkeypatch.setattr(partitions, "FRESH_SECONDS", 0.0)  # as if a few seconds went by
     assert await stored(engine, call) == 1
     assert name in await partition_names(engine)
+
+
+@pg_only
+async def test_making_a_day_blocks_no_writer(engine: AsyncEngine) -> None:
+    """A batch that makes a partition holds SHARE UPDATE EXCLUSIVE (and ACCESS SHARE) on the
+    parent until it commits; another batch inserting meanwhile does not wait for it."""
+    now = datetime.now(UTC)
+    account = new_account()
+    async with engine.connect() as making:
+        await making.begin()
+        await partitions.cover(making, [{"ts_us": to_us(now + timedelta(days=20))}])
+        pid = (await making.exec_driver_sql("SELECT pg_backend_pid()")).scalar()
+        assert await stored(engine, a_call(account, now)) == 1  # did not wait
+        async with engine.connect() as conn:
+            modes = await conn.exec_driver_sql(
+                "SELECT mode FROM pg_locks "
+                f"WHERE relation = 'calllog_calls'::regclass AND pid = {pid}"
+            )
+            # ATTACH's, and LIKE's for reading the parent's columns
+            held = {str(mode) for (mode,) in modes.all()}
+            assert held == {"ShareUpdateExclusiveLock", "AccessShareLock"}
+        await making.commit()
+    assert f"calls_{now + timedelta(days=20):%Y%m%d}" in await partition_names(engine)
