@@ -135,7 +135,8 @@ async def drop_expired(engine: AsyncEngine, now: datetime, retention_seconds: fl
 
 async def _drop(conn: AsyncConnection, cutoff: int) -> list[str]:
     dropped: list[str] = []
-    for part in await partitions(conn):
+    # a pending detach first: PostgreSQL allows one per parent at a time
+    for part in sorted(await partitions(conn), key=lambda p: not p.pending):
         table = f"{days.SCHEMA}.{part.name}"
         if part.pending:  # a run that died mid-detach: finish it
             await conn.exec_driver_sql(
