@@ -54,5 +54,9 @@ bench-calls: $(STAMP)
 bench-replicas: $(STAMP)
 	$(BIN)/python bench/replicas.py
 
+.PHONY: bench-retention
+bench-retention: $(STAMP)
+	$(BIN)/python bench/calls_retention.py
+
 clean:
 	rm -rf $(VENV) .keyledger .pytest_cache .mypy_cache .ruff_cache

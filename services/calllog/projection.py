@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from contracts import strictjson
 from contracts.calllog import PROJECTION_DURABLE
+from services.calllog import partitions
 from services.calllog.domain import REASONS, Reason, Refusal, call_row
-from services.calllog.store import calls, tracking
+from services.calllog.store import CALL_KEY, calls, tracking
 from services.common import tracking as tracking_row
 from services.common.sql import insert_ignore, upsert
 
@@ -88,6 +89,7 @@ async def project(engine: AsyncEngine, batch: list[tuple[int, Record]]) -> int:
                 continue
             rows.setdefault(row["call_id"], row)
         if rows:
+            await partitions.cover(conn, rows.values())  # PostgreSQL: a partition per day
             # a call id seen before (a gateway's retry past the duplicate window) is kept once
             sql, order = _insert_sql(conn)
             await conn.exec_driver_sql(sql, list(map(order, rows.values())))
@@ -122,7 +124,8 @@ def _insert_sql(conn: AsyncConnection) -> tuple[str, itemgetter[str]]:
     executemany: SQLAlchemy's per-row parameter handling cost as much as the insert."""
     found = _SQL.get(conn.dialect.name)
     if found is None:
-        compiled = insert_ignore(conn, calls, ["call_id"]).compile(dialect=conn.dialect)
+        key = CALL_KEY[conn.dialect.name]
+        compiled = insert_ignore(conn, calls, key).compile(dialect=conn.dialect)
         found = _SQL[conn.dialect.name] = (str(compiled), itemgetter(*compiled.positiontup or ()))
     return found
 
