@@ -26,6 +26,9 @@ class SmtpSink:
         self.refuse: dict[str, str] = {}  # address -> SMTP reply, e.g. "550 no such user"
         self.stall = threading.Event()  # while set, RCPT waits (a delivery in flight)
         self.stalled = threading.Event()  # set once a client is waiting in RCPT
+        self.hang_up_at: set[int] = set()  # MAIL commands (1-based) answered by hanging up
+        self.mail_commands = 0
+        self.peers: set[tuple[str, int]] = set()  # one per client connection that sent MAIL
         self._lock = threading.Lock()
         self._controller: Controller | None = None
 
@@ -52,6 +55,20 @@ class SmtpSink:
     def ids(self) -> list[str]:
         with self._lock:
             return [str(m["Message-ID"]) for m in self.messages]
+
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, options: Any
+    ) -> str:
+        with self._lock:
+            self.mail_commands += 1
+            self.peers.add(session.peer)
+            hang_up = self.mail_commands in self.hang_up_at
+        if hang_up:  # a server dropping the connection in the middle of a batch
+            server.transport.close()
+            return "421 closing"
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, options: Any

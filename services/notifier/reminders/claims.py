@@ -149,6 +149,14 @@ async def failed_attempt(
     await conn.execute(update(reminders).where(_mine(token, [reminder_id])).values(**values))
 
 
+async def cancel_gone(conn: AsyncConnection, token: str, batch: list[Leased], now: datetime) -> int:
+    """Cancel the leased claims whose key was rotated or deactivated since: pointless now."""
+    gone = [item.reminder.reminder_id for item in batch if not item.key_active]
+    if not gone:
+        return 0
+    return await finish(conn, token, gone, CANCELLED, now)
+
+
 async def release(conn: AsyncConnection, token: str) -> None:
     """Give back leases not worked on, for the next sweep (here or elsewhere)."""
     await conn.execute(

@@ -7,48 +7,23 @@ import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from services.common.sql import insert_ignore
 from services.notifier.reminders import claims, messages
-from services.notifier.reminders.claims import CANCELLED, DELIVERED, Leased, new_token
+from services.notifier.reminders.claims import Leased, new_token
 from services.notifier.reminders.errors import DeliveryError
+from services.notifier.reminders.inbox import post_to_inbox
 from services.notifier.reminders.link import Link
 from services.notifier.reminders.recorder import Recorder, Writer
-from services.notifier.store import inbox
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from datetime import datetime, timedelta
 
-    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from services.notifier.domain import Reminder, RetryPolicy
+    from services.notifier.domain import RetryPolicy
     from services.notifier.reminders.mailer import Transport
 
 log = logging.getLogger("keyledger.notifier")
-
-
-async def post_to_inbox(
-    conn: AsyncConnection, token: str, items: Sequence[tuple[Reminder, str, str]], now: datetime
-) -> int:
-    """Sidebar delivery: the inbox rows and the claims' new state commit together."""
-    done = await claims.finish(conn, token, [r.reminder_id for r, _, _ in items], DELIVERED, now)
-    rows = [
-        {
-            "id": r.reminder_id,
-            "user": r.recipient,
-            "account_id": r.account_id,
-            "key_id": r.key_id,
-            "key_hint": r.key_hint,
-            "milestone": r.milestone,
-            "title": title,
-            "message": message,
-            "created_at": now,
-        }
-        for r, title, message in items
-    ]
-    if rows:
-        await conn.execute(insert_ignore(conn, inbox, ["id"]), rows)
-    return done
 
 
 @dataclass
@@ -95,7 +70,6 @@ class Deliverer:
             for result in ended:
                 if isinstance(result, BaseException):
                     raise result
-            await recorder.flush()
         finally:
             try:  # recorded before the leases go: a released claim could not be finished
                 await recorder.flush()
@@ -119,7 +93,7 @@ class Deliverer:
                     if item.key_active
                 ]
                 outcome.delivered += await post_to_inbox(conn, token, posts, now)
-                outcome.cancelled += await self._cancel(conn, token, batch, now)
+                outcome.cancelled += await claims.cancel_gone(conn, token, batch, now)
 
     async def _emails(
         self, token: str, outcome: Outcome, unreachable: asyncio.Event, recorder: Recorder
@@ -134,7 +108,7 @@ class Deliverer:
                     batch = await claims.lease(
                         conn, token, "email", now, now + self.lease, self.chunk
                     )
-                    outcome.cancelled += await self._cancel(conn, token, batch, now)
+                    outcome.cancelled += await claims.cancel_gone(conn, token, batch, now)
                 if not batch:
                     return
                 live = [item for item in batch if item.key_active]
@@ -144,15 +118,6 @@ class Deliverer:
                     await link.close()
         finally:
             await link.close()
-
-    async def _cancel(
-        self, conn: AsyncConnection, token: str, batch: list[Leased], now: datetime
-    ) -> int:
-        # a reminder about a key rotated or deactivated since its claim is pointless
-        gone = [item.reminder.reminder_id for item in batch if not item.key_active]
-        if not gone:
-            return 0
-        return await claims.finish(conn, token, gone, CANCELLED, now)
 
     async def _send_all(
         self,
