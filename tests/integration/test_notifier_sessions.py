@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from services.notifier.domain import ActiveKey, Person, RetryPolicy, due_at, plan
-from services.notifier.reminders import due
+from services.notifier.reminders import claims, due
 from services.notifier.reminders.delivery import Deliverer
 from services.notifier.reminders.mailer import SmtpTransport
 from services.notifier.store import create_schema, keys, notifier_engine, reminders
@@ -83,12 +83,26 @@ def message_ids(sink: SmtpSink) -> list[str]:
 async def test_each_sender_keeps_one_session_across_its_chunks(
     engine: AsyncEngine, smtp_sink: SmtpSink
 ) -> None:
-    ids = await claim(engine, 14)
-    outcome = await deliverer(engine, smtp_sink, Clock(), senders=2).run(SWEEP)
-    assert (outcome.delivered, outcome.retrying, outcome.failed) == (14, 0, 0)
-    assert message_ids(smtp_sink) == ids  # each once
-    assert 1 <= len(smtp_sink.peers) <= 2  # five chunks, at most one connection per sender
-    assert await claim_states(engine) == {("delivered", 1): 14}
+    ids = await claim(engine, 31)
+    outcome = await deliverer(engine, smtp_sink, Clock(), senders=3).run(SWEEP)
+    assert (outcome.delivered, outcome.retrying, outcome.failed) == (31, 0, 0)
+    assert message_ids(smtp_sink) == ids  # each once, though chunks are leased ahead
+    assert 1 <= len(smtp_sink.peers) <= 3  # 11 chunks, at most one connection per sender
+    assert await claim_states(engine) == {("delivered", 1): 31}
+
+
+async def test_a_lease_never_takes_back_what_its_sender_still_holds(engine: AsyncEngine) -> None:
+    ids = await claim(engine, 6)
+    now, until = due_at(T0, 5), due_at(T0, 5) + timedelta(minutes=5)
+    async with engine.begin() as conn:
+        await claims.release(conn, SWEEP)
+        first = await claims.lease(conn, "sender", "email", now, until, 4)
+        held = {item.reminder.reminder_id for item in first}
+        ahead = await claims.lease(conn, "sender", "email", now, until, 4, held=held)
+        again = await claims.lease(conn, "sender", "email", now, until, 4)
+    assert {item.reminder.reminder_id for item in ahead} == set(ids) - held
+    assert len(held) == 4
+    assert len(again) == 4  # without `held`, a lease owner takes its own claims again
 
 
 async def test_a_connection_dropped_mid_batch_is_reopened_and_the_rest_delivered(

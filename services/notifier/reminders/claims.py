@@ -12,7 +12,7 @@ from services.notifier.domain import Channel, Reminder
 from services.notifier.store import keys, reminders
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -58,16 +58,17 @@ async def lease(
     now: datetime,
     until: datetime,
     limit: int,
+    *,
+    held: Collection[str] = (),
 ) -> list[Leased]:
-    """Take up to `limit` deliverable claims of one channel for this sweep's token."""
-    ids = list(
-        await conn.scalars(
-            select(reminders.c.reminder_id)
-            .where(_leasable(token, now), reminders.c.channel == channel)
-            .order_by(reminders.c.next_attempt_at)
-            .limit(limit)
-        )
+    """Take up to `limit` deliverable claims of one channel for this sweep's token, none of
+    `held` (claims the token leases already and is still working on)."""
+    query = select(reminders.c.reminder_id).where(
+        _leasable(token, now), reminders.c.channel == channel
     )
+    if held:
+        query = query.where(reminders.c.reminder_id.not_in(list(held)))
+    ids = list(await conn.scalars(query.order_by(reminders.c.next_attempt_at).limit(limit)))
     if not ids:
         return []
     # re-checked in the UPDATE itself: a replica that leased a row meanwhile keeps it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -98,26 +99,40 @@ class Deliverer:
     async def _emails(
         self, token: str, outcome: Outcome, unreachable: asyncio.Event, recorder: Recorder
     ) -> None:
-        """One sender: lease a chunk, send it over the sender's session, until none is left."""
+        """One sender: lease a chunk, send it over the sender's session, until none is left.
+        The next chunk is leased while this one is sent, so a sender never waits on the
+        database between chunks."""
         link = Link(self.transport)
+        ahead: asyncio.Task[tuple[list[Leased], datetime]] | None = None
         try:
-            while not unreachable.is_set():
-                await recorder.settle(token)  # what it sent is no longer leasable to it
-                now = self.clock()
-                async with self._writer.begin() as conn:
-                    batch = await claims.lease(
-                        conn, token, "email", now, now + self.lease, self.chunk
-                    )
-                    outcome.cancelled += await claims.cancel_gone(conn, token, batch, now)
-                if not batch:
-                    return
+            batch, until = await self._lease_chunk(token, outcome, set())
+            while batch and not unreachable.is_set():
+                # what this sender still holds: this chunk, and mails sent but not yet recorded
+                held = {item.reminder.reminder_id for item in batch}
+                held.update(recorder.unrecorded(token))
+                ahead = asyncio.create_task(self._lease_chunk(token, outcome, held))
                 live = [item for item in batch if item.key_active]
-                if not await self._send_all(token, live, now + self.lease, outcome, link, recorder):
+                if not await self._send_all(token, live, until, outcome, link, recorder):
                     unreachable.set()  # the others stop too; the rest waits for the next sweep
                 if not self.transport.keep_open:
                     await link.close()
+                task, ahead = ahead, None
+                batch, until = await task
         finally:
+            if ahead is not None:  # its leases are released with the others by run()
+                with contextlib.suppress(Exception):
+                    await ahead
             await link.close()
+
+    async def _lease_chunk(
+        self, token: str, outcome: Outcome, held: set[str]
+    ) -> tuple[list[Leased], datetime]:
+        now = self.clock()
+        until = now + self.lease
+        async with self._writer.begin() as conn:
+            batch = await claims.lease(conn, token, "email", now, until, self.chunk, held=held)
+            outcome.cancelled += await claims.cancel_gone(conn, token, batch, now)
+        return batch, until
 
     async def _send_all(
         self,

@@ -39,7 +39,7 @@ class Writer:
 class Recorder:
     """Group commit of delivered claims. A transaction a mail cost more than the mail itself;
     here the senders go on while accepted emails gather for up to GATHER_SECONDS (or
-    GATHER_MAX emails, or until a sender needs its own recorded), then one transaction
+    GATHER_MAX emails, or the end of the run), then one transaction
     records them all. An accepted email is recorded within about 20 ms plus a transaction:
     that is the window in which a crash makes the next sweep send it again (same Message-ID).
     """
@@ -49,8 +49,7 @@ class Recorder:
         self._waiting: list[tuple[str, str]] = []  # (lease owner, reminder id)
         self._writing: list[tuple[str, str]] = []
         self._task: asyncio.Task[None] | None = None
-        self._recorded = asyncio.Event()  # set (and replaced) after each transaction
-        self._hurry = asyncio.Event()  # record now: enough gathered, or a sender waits
+        self._hurry = asyncio.Event()  # record now: enough gathered
         self.delivered = 0
 
     def add(self, token: str, reminder_id: str) -> None:
@@ -71,6 +70,7 @@ class Recorder:
     async def flush(self) -> None:
         """Wait until everything added is recorded (raises a failure to record)."""
         while self._task is not None:
+            self._hurry.set()
             task = self._task
             try:
                 await task
@@ -78,33 +78,15 @@ class Recorder:
                 if self._task is task:
                     self._task = None
 
-    async def settle(self, token: str) -> None:
-        """Wait until this owner's emails are recorded: its next lease would otherwise take
-        back the claims it still holds (raises a failure to record)."""
-        while self.unrecorded(token):
-            if self._task is None or self._task.done():
-                await self.flush()
-                return
-            self._hurry.set()
-            await self._recorded.wait()
-
     async def _drain(self) -> None:
-        try:
-            while self._waiting:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(GATHER_SECONDS):
-                        await self._hurry.wait()
-                self._hurry.clear()
-                self._writing, self._waiting = self._waiting, []
-                await self._record(self._writing)
-                self._writing = []
-                self._signal()
-        finally:
-            self._signal()
-
-    def _signal(self) -> None:
-        recorded, self._recorded = self._recorded, asyncio.Event()
-        recorded.set()
+        while self._waiting:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(GATHER_SECONDS):
+                    await self._hurry.wait()
+            self._hurry.clear()
+            self._writing, self._waiting = self._waiting, []
+            await self._record(self._writing)
+            self._writing = []
 
     async def _record(self, items: list[tuple[str, str]]) -> None:
         by_owner: dict[str, list[str]] = {}
