@@ -6,7 +6,8 @@
 (b) --mails reminders (10,000; --quick: 2,000) claimed in the notifier's database and delivered
     by the `Deliverer` (leases, sends, recorded outcomes) to a local aiosmtpd sink running in a
     process of its own, against a bare aiosmtplib loop sending the same messages prebuilt on the
-    same number of sessions to the same sink, in the same run. Target: at least 0.7x.
+    same number of sessions to the same sink, alternating, --rounds times (2), in the same run;
+    the best of each is compared. Target: at least 0.7x.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import argparse
 import asyncio
 import json
 import sqlite3
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -24,6 +24,7 @@ from typing import Any
 
 import aiosmtplib
 from reminders import Sink, key_rows, load_postgres, stored
+from sqlalchemy import delete
 
 from services.notifier.domain import ActiveKey, Person, RetryPolicy, plan
 from services.notifier.reminders import messages
@@ -32,6 +33,9 @@ from services.notifier.reminders.mailer import SmtpTransport
 from services.notifier.reminders.publisher import Publisher
 from services.notifier.reminders.sweep import Sweeper
 from services.notifier.store import create_schema, notifier_engine
+from services.notifier.store import keys as key_table
+from services.notifier.store import people as people_table
+from services.notifier.store import reminders as reminder_table
 
 TARGET = 0.7  # deliverer rate / bare aiosmtplib rate
 SENDER = "bench <bench@localhost>"
@@ -71,8 +75,24 @@ def load_sqlite(path: Path, rows: list[tuple[Any, ...]], people: list[tuple[Any,
     db.close()
 
 
-async def bare(port: int, mails: list[tuple[str, bytes]], senders: int) -> float:
-    """Mails/s of plain aiosmtplib `sendmail` on `senders` sessions, each kept open."""
+class Timed:
+    """Mails/s, and this process's CPU per mail (the sink and PostgreSQL run elsewhere)."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+        self.rate = self.cpu_us = 0.0
+
+    def __enter__(self) -> Timed:
+        self._wall, self._cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.rate = self.count / (time.perf_counter() - self._wall)
+        self.cpu_us = (time.process_time() - self._cpu) / self.count * 1e6
+
+
+async def bare(port: int, mails: list[tuple[str, bytes]], senders: int) -> Timed:
+    """Plain aiosmtplib `sendmail` on `senders` sessions, each kept open."""
 
     async def session(share: list[tuple[str, bytes]]) -> None:
         smtp = aiosmtplib.SMTP(hostname="127.0.0.1", port=port, timeout=30)
@@ -81,16 +101,19 @@ async def bare(port: int, mails: list[tuple[str, bytes]], senders: int) -> float
             await smtp.sendmail("bench@localhost", [to], data, mail_options=["BODY=8BITMIME"])
         await smtp.quit()
 
-    started = time.perf_counter()
-    await asyncio.gather(*(session(mails[i::senders]) for i in range(senders)))
-    return len(mails) / (time.perf_counter() - started)
+    with Timed(len(mails)) as timed:
+        await asyncio.gather(*(session(mails[i::senders]) for i in range(senders)))
+    return timed
 
 
-async def deliver(args: argparse.Namespace, tmp: Path, port: int, rnd: int) -> float:
-    """Mails/s of the notifier's Deliverer over `args.mails` claimed reminders."""
+async def deliver(args: argparse.Namespace, tmp: Path, port: int, rnd: int) -> Timed:
+    """The notifier's Deliverer over `args.mails` claimed reminders."""
     url = args.db_url or f"sqlite+aiosqlite:///{tmp / f'mail-{rnd}.db'}"
     engine = notifier_engine(url)
     await create_schema(engine)
+    async with engine.begin() as conn:  # PostgreSQL: the previous round's rows
+        for table in (reminder_table, people_table, key_table):
+            await conn.execute(delete(table))
     now = datetime.now(UTC)
     rows, people = key_rows(args.mails, args.mails, now)
     if url.startswith("sqlite"):
@@ -117,12 +140,11 @@ async def deliver(args: argparse.Namespace, tmp: Path, port: int, rnd: int) -> f
     token = "bench-token"
     _, claimed = await sweeper.plan(now, token)
     assert claimed == args.mails, claimed
-    started = time.perf_counter()
-    outcome = await deliverer.run(token)
-    rate = claimed / (time.perf_counter() - started)
+    with Timed(claimed) as timed:
+        outcome = await deliverer.run(token)
     await engine.dispose()
     assert outcome.delivered == args.mails, outcome
-    return rate
+    return timed
 
 
 def prebuilt(count: int) -> list[tuple[str, bytes]]:
@@ -143,28 +165,35 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     say(f"building: {json.dumps(results)}")
     mails = prebuilt(args.mails)
     sink = Sink()
-    bare_rates, ours = [], []
+    bare_rates: list[Timed] = []
+    ours: list[Timed] = []
     try:
         with tempfile.TemporaryDirectory(prefix="kl-bench-mail-") as folder:
             for rnd in range(args.rounds):  # alternated, so a busy spell hits both
                 bare_rates.append(await bare(sink.port, mails, args.senders))
                 ours.append(await deliver(args, Path(folder), sink.port, rnd))
-                say(f"round {rnd}: bare {bare_rates[-1]:.0f}/s, deliverer {ours[-1]:.0f}/s")
+                b, o = bare_rates[-1], ours[-1]
+                say(
+                    f"round {rnd}: bare {b.rate:.0f}/s ({b.cpu_us:.0f} us CPU a mail), "
+                    f"deliverer {o.rate:.0f}/s ({o.cpu_us:.0f} us CPU a mail)"
+                )
     finally:
         received = sink.stop()
     assert received == 2 * args.rounds * args.mails, received
     results |= {
         "db": "postgresql" if args.db_url else "sqlite",
-        "bare_per_s": round(max(bare_rates)),
-        "deliverer_per_s": round(max(ours)),
-        "ratio": round(max(ours) / max(bare_rates), 2),
+        "bare_per_s": round(max(t.rate for t in bare_rates)),
+        "deliverer_per_s": round(max(t.rate for t in ours)),
+        "bare_cpu_us": round(min(t.cpu_us for t in bare_rates)),
+        "deliverer_cpu_us": round(min(t.cpu_us for t in ours)),
+        "ratio": round(max(t.rate for t in ours) / max(t.rate for t in bare_rates), 2),
     }
     return results
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="2,000 mails, one round")
+    parser.add_argument("--quick", action="store_true", help="2,000 mails a round")
     parser.add_argument("--mails", type=int)
     parser.add_argument("--senders", type=int, default=4, help="SMTP sessions at once")
     parser.add_argument("--chunk", type=int, default=50, help="emails per lease")
@@ -172,9 +201,7 @@ def main() -> None:
     parser.add_argument("--db-url", help="a PostgreSQL URL (empty database); default SQLite")
     args = parser.parse_args()
     args.mails = args.mails or (2_000 if args.quick else 10_000)
-    args.rounds = args.rounds or (1 if args.quick else 2)
-    if args.db_url and args.rounds > 1:
-        sys.exit("--db-url takes one round (the database must start empty)")
+    args.rounds = args.rounds or 2
     results = asyncio.run(run(args))
     say(json.dumps(results))
     verdict = "OK" if results["ratio"] >= TARGET else "SLOW"

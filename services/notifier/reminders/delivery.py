@@ -55,6 +55,7 @@ class Deliverer:
     async def run(self, token: str) -> Outcome:
         outcome = Outcome()
         tokens = [token] + [self.new_id() for _ in range(self.senders)]
+        self._writer = Writer(self.engine)  # its lock belongs to this run's event loop
         recorder = Recorder(self._writer, self.clock)
         try:
             await self._sidebar(token, outcome)

@@ -105,7 +105,8 @@ def email(reminder: Reminder, *, sender: str, now: datetime) -> Mail:
         reminder_id=reminder.reminder_id,
         sender=sender,
         recipient=to,
-        utf8=needs_smtputf8(to),
+        # a non-ASCII address, the recipient's or MAIL_FROM's, needs UTF-8 headers and SMTPUTF8
+        utf8=needs_smtputf8(to) or needs_smtputf8(mime.envelope_sender(sender)),
         subject=title(reminder),
         message_id=message_id(reminder.reminder_id),
         now=now,

@@ -53,7 +53,13 @@ def from_header(sender: str, utf8: bool) -> tuple[str, str]:
     msg = Message(policy=UTF8_HEADERS if utf8 else policy.compat32)
     msg["From"] = sender
     line = msg.as_bytes().decode("utf-8" if utf8 else "ascii").rstrip("\n") + "\n"
-    return line, parseaddr(sender)[1]
+    return line, envelope_sender(sender)
+
+
+@functools.lru_cache(maxsize=64)
+def envelope_sender(sender: str) -> str:
+    """The address of a From value ("name <address>"), as aiosmtplib takes it for MAIL FROM."""
+    return parseaddr(sender)[1]
 
 
 @functools.lru_cache(maxsize=1024)

@@ -8,7 +8,6 @@ import logging
 from typing import TYPE_CHECKING
 
 from services.notifier.reminders import claims
-from services.notifier.reminders.claims import DELIVERED
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -89,13 +88,8 @@ class Recorder:
             self._writing = []
 
     async def _record(self, items: list[tuple[str, str]]) -> None:
-        by_owner: dict[str, list[str]] = {}
-        for owner, reminder_id in items:
-            by_owner.setdefault(owner, []).append(reminder_id)
-        now, done = self._clock(), 0
         async with self._writer.begin() as conn:
-            for owner, ids in by_owner.items():
-                done += await claims.finish(conn, owner, ids, DELIVERED, now)
+            done = await claims.delivered(conn, items, self._clock())
         self.delivered += done
         if done < len(items):  # cannot happen while leases outlast sends; say so loudly if it does
             log.error("notifier: %d leases lost during delivery", len(items) - done)

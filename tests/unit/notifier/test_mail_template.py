@@ -28,7 +28,12 @@ ACCOUNT_CHARS = string.ascii_letters + string.digits + "_-"
 USER_CHARS = string.ascii_letters + string.digits + "._@+-"
 LOCALS = ["alice", "a.b+tag", "x" * 64, "ünïcödé", "用户", "o'brien", "!#$%&*/=?^_`{|}~-"]
 DOMAINS = ["example.com", "exämple.com", "例子.广告", "a-b.c-d.example.org"]
-SENDERS = ["keyledger <keyledger@localhost>", "kl@x.io", "Key Ledger Notifier <n@x.io>"]
+SENDERS = [
+    "keyledger <keyledger@localhost>",
+    "kl@x.io",
+    "Key Ledger Notifier <n@x.io>",
+    "Schlüsselbund <n@x.io>",  # a non-ASCII name: an encoded-word, unless the headers are UTF-8
+]
 
 
 def reminders(seed: int) -> list[tuple[Reminder, str, datetime]]:
@@ -128,3 +133,15 @@ def test_a_header_is_folded_at_spaces_as_the_library_folds_it() -> None:
         assert header("Subject", value, False) == library.as_string(maxheaderlen=78)[:-1]
     assert header("Subject", "ünï", True) == "Subject: ünï\n"
     assert header("Subject", "ünï", False) == "Subject: =?utf-8?b?w7xuw68=?=\n"
+
+
+def test_a_non_ascii_sender_address_gets_utf8_headers_and_smtputf8() -> None:
+    key = ActiveKey("acme", "key_1", "klk_…x7q2", datetime(2025, 1, 31, tzinfo=UTC), "al", "e")
+    reminder = plan(key, 5, [Person("al", "al@x.io", admin=True)])[0]
+    mail = email(reminder, sender="Notifier <nötifier@exämple.com>", now=datetime.now(UTC))
+    assert mail.utf8
+    assert mail.sender == "nötifier@exämple.com"
+    assert "\nFrom: Notifier <nötifier@exämple.com>\n" in mail.data.decode()
+    named = email(reminder, sender="Schlüsselbund <n@x.io>", now=datetime.now(UTC))
+    assert not named.utf8  # only an address needs SMTPUTF8; a name is an encoded-word
+    assert "\nFrom: =?utf-8?" in named.data.decode()
