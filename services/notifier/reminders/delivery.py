@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from services.notifier.reminders import claims, messages
 from services.notifier.reminders.claims import Leased, new_token
 from services.notifier.reminders.errors import DeliveryError
-from services.notifier.reminders.inbox import post_to_inbox
+from services.notifier.reminders.inbox import post_all
 from services.notifier.reminders.link import Link
 from services.notifier.reminders.recorder import Recorder, Writer
 
@@ -48,17 +48,20 @@ class Deliverer:
     senders: int = 1  # SMTP sessions at once; an mbox file takes one writer
     new_id: Callable[[], str] = new_token  # each sender's lease owner
     _writer: Writer = field(init=False, repr=False)
+    _recorder: Recorder = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._writer = Writer(self.engine)
+        self._recorder = Recorder(self._writer, self.clock)
 
     async def run(self, token: str) -> Outcome:
         outcome = Outcome()
         tokens = [token] + [self.new_id() for _ in range(self.senders)]
         self._writer = Writer(self.engine)  # its lock belongs to this run's event loop
-        recorder = Recorder(self._writer, self.clock)
+        self._recorder = recorder = Recorder(self._writer, self.clock)
         try:
-            await self._sidebar(token, outcome)
+            done, gone = await post_all(self._writer, token, self.clock, self.lease)
+            outcome.delivered, outcome.cancelled = done, gone
             # the sweep's fresh email claims go back to the pool; each sender leases its
             # share under a token of its own, so no two senders ever hold the same claim
             async with self._writer.begin() as conn:
@@ -66,7 +69,7 @@ class Deliverer:
             unreachable = asyncio.Event()
             # every sender ends before the leases are released, even when one of them failed
             ended = await asyncio.gather(
-                *(self._emails(t, outcome, unreachable, recorder) for t in tokens[1:]),
+                *(self._emails(t, outcome, unreachable) for t in tokens[1:]),
                 return_exceptions=True,
             )
             for result in ended:
@@ -82,41 +85,33 @@ class Deliverer:
                         await claims.release(conn, owner)
         return outcome
 
-    async def _sidebar(self, token: str, outcome: Outcome) -> None:
-        while True:
-            now = self.clock()
-            async with self._writer.begin() as conn:
-                batch = await claims.lease(conn, token, "sidebar", now, now + self.lease, 500)
-                if not batch:
-                    return
-                posts = [
-                    (item.reminder, *messages.sidebar_text(item.reminder))
-                    for item in batch
-                    if item.key_active
-                ]
-                outcome.delivered += await post_to_inbox(conn, token, posts, now)
-                outcome.cancelled += await claims.cancel_gone(conn, token, batch, now)
-
-    async def _emails(
-        self, token: str, outcome: Outcome, unreachable: asyncio.Event, recorder: Recorder
-    ) -> None:
+    async def _emails(self, token: str, outcome: Outcome, unreachable: asyncio.Event) -> None:
         """One sender: lease a chunk, send it over the sender's session, until none is left.
-        The next chunk is leased while this one is sent, so a sender never waits on the
-        database between chunks."""
+        The next chunk is leased while the last mail of this one is sent: the sender does
+        not wait on the database between chunks, and a chunk is never leased more than one
+        send before its first mail goes (a lease must outlast a send, not a whole chunk)."""
         link = Link(self.transport)
         ahead: asyncio.Task[tuple[list[Leased], datetime]] | None = None
         try:
             batch, until = await self._lease_chunk(token, outcome, set())
             while batch and not unreachable.is_set():
-                # what this sender still holds: this chunk, and mails sent but not yet recorded
                 held = {item.reminder.reminder_id for item in batch}
-                held.update(recorder.unrecorded(token))
-                ahead = asyncio.create_task(self._lease_chunk(token, outcome, held))
+
+                def lease_next(held: set[str] = held) -> None:
+                    nonlocal ahead
+                    # what this sender still holds: this chunk, and mails not yet recorded
+                    held.update(self._recorder.unrecorded(token))
+                    ahead = asyncio.create_task(self._lease_chunk(token, outcome, held))
+
                 live = [item for item in batch if item.key_active]
-                if not await self._send_all(token, live, until, outcome, link, recorder):
+                if not await self._send_all(token, live, until, outcome, link, lease_next):
                     unreachable.set()  # the others stop too; the rest waits for the next sweep
+                    break
                 if not self.transport.keep_open:
                     await link.close()
+                if ahead is None:  # nothing was sent (all cancelled)
+                    lease_next()
+                assert ahead is not None
                 task, ahead = ahead, None
                 batch, until = await task
         finally:
@@ -142,12 +137,14 @@ class Deliverer:
         leased_until: datetime,
         outcome: Outcome,
         link: Link,
-        recorder: Recorder,
+        before_last: Callable[[], None],
     ) -> bool:
         """False when the mail server is unreachable: the rest waits for the next sweep."""
         for index, item in enumerate(batch):
             if leased_until - self.clock() < 2 * self.send_timeout:
-                leased_until = await self._renew(token, batch[index:], recorder)
+                leased_until = await self._renew(token, batch[index:])
+            if index == len(batch) - 1:
+                before_last()
             if not link.is_open:
                 try:
                     await link.connect()
@@ -157,13 +154,11 @@ class Deliverer:
                     for waiting in rest:
                         await self._failed(token, waiting, err, outcome)
                     return False
-            if not await self._send_one(token, item, link, outcome, recorder):
+            if not await self._send_one(token, item, link, outcome):
                 return False
         return True
 
-    async def _send_one(
-        self, token: str, item: Leased, link: Link, outcome: Outcome, recorder: Recorder
-    ) -> bool:
+    async def _send_one(self, token: str, item: Leased, link: Link, outcome: Outcome) -> bool:
         """False when the server broke a session that had not yet taken a mail."""
         reminder = item.reminder
         try:
@@ -179,12 +174,12 @@ class Deliverer:
             # a session dropped after it took mail is reopened for the next one; one that
             # breaks before taking any means the server is in trouble: stop, as on connect
             return not (err.broken and fresh)
-        recorder.add(token, reminder.reminder_id)
+        self._recorder.add(token, reminder.reminder_id)
         return True
 
-    async def _renew(self, token: str, rest: list[Leased], recorder: Recorder) -> datetime:
+    async def _renew(self, token: str, rest: list[Leased]) -> datetime:
         until = self.clock() + self.lease
-        ids = [item.reminder.reminder_id for item in rest] + recorder.unrecorded(token)
+        ids = [item.reminder.reminder_id for item in rest] + self._recorder.unrecorded(token)
         async with self._writer.begin() as conn:
             await claims.renew(conn, token, ids, until)
         return until

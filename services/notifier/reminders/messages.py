@@ -25,7 +25,7 @@ def message_id(reminder_id: str) -> str:
 
 
 def _day(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d")
+    return moment.date().isoformat()  # YYYY-MM-DD: years are 1970-8999 here
 
 
 def _months(count: int) -> str:

@@ -56,6 +56,15 @@ def from_header(sender: str, utf8: bool) -> tuple[str, str]:
     return line, envelope_sender(sender)
 
 
+_8BIT = "Content-Transfer-Encoding: 8bit"
+
+
+@functools.lru_cache(maxsize=16)
+def _date(moment: datetime) -> str:
+    # a sweep sends many mails a second: the Date header is formatted once for them
+    return format_datetime(moment)
+
+
 @functools.lru_cache(maxsize=64)
 def envelope_sender(sender: str) -> str:
     """The address of a From value ("name <address>"), as aiosmtplib takes it for MAIL FROM."""
@@ -109,17 +118,16 @@ def build(
         f"{header('Subject', subject, utf8)}"
         f"{from_line}"
         f"To: {recipient}\n"  # the address rule made it safe unquoted, raw UTF-8 if non-ASCII
-        f"Date: {format_datetime(now)}\n"
+        f"Date: {_date(now.replace(microsecond=0))}\n"
         f"Message-ID: {message_id}\n"
         f"X-Keyledger-Reminder: {reminder_id}\n"
         "\n"
     )
-    body = (
-        _PART.format(boundary=boundary, kind="plain", cte="8bit", body=text)
-        + _PART.format(boundary=boundary, kind="html", cte="8bit", body=markup)
-        + f"--{boundary}--\n"
-    )
-    data = (head + body).encode()
+    part = f'Content-Type: text/{{}}; charset="utf-8"\nMIME-Version: 1.0\n{_8BIT}\n\n'
+    data = (
+        f"{head}--{boundary}\n{part.format('plain')}{text}\n"
+        f"--{boundary}\n{part.format('html')}{markup}\n--{boundary}--\n"
+    ).encode()
     return Mail(reminder_id, envelope_sender, recipient, utf8, data, head, text, markup)
 
 
