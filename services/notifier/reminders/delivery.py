@@ -1,4 +1,4 @@
-"""Delivering leased claims: sidebar rows in one transaction, emails over kept sessions."""
+"""Delivering leased claims: sidebar rows, then emails by senders over kept SMTP sessions."""
 
 from __future__ import annotations
 
