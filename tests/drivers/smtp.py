@@ -15,11 +15,15 @@ from keyledger.local.server import free_port
 
 class SmtpSink:
     """Accepts mail on 127.0.0.1:`port`; can refuse recipients or stall before RCPT answers.
-    Offers SMTPUTF8 (non-ASCII addresses) unless `smtputf8` is False."""
+    Offers SMTPUTF8 (non-ASCII addresses) unless `smtputf8` is False, 8BITMIME unless
+    `eight_bit` is False."""
 
-    def __init__(self, port: int | None = None, *, smtputf8: bool = True) -> None:
+    def __init__(
+        self, port: int | None = None, *, smtputf8: bool = True, eight_bit: bool = True
+    ) -> None:
         self.port = port or free_port()
         self.smtputf8 = smtputf8
+        self.eight_bit = eight_bit  # False: no 8BITMIME (aiosmtpd offers it unless it decodes)
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []  # (MAIL FROM, RCPT TOs) per message
         self.raw: list[bytes] = []  # each message as it came over the wire
@@ -34,7 +38,11 @@ class SmtpSink:
 
     def start(self) -> SmtpSink:
         self._controller = Controller(
-            self, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=self.smtputf8
+            self,
+            hostname="127.0.0.1",
+            port=self.port,
+            enable_SMTPUTF8=self.smtputf8,
+            decode_data=not self.eight_bit,
         )
         self._controller.start()
         return self
