@@ -51,8 +51,12 @@ def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
             return _answer(*registry.lookup(digest, now))
     elif size == _KEY_BODY and body.startswith(_KEY_HEAD) and body.endswith(_TAIL):
         reason, entry = registry.verify_ascii(body[len(_KEY_HEAD) : -len(_TAIL)], now)
-        if entry is not None or reason == "unknown":  # the key was well formed
+        if entry is not None:  # a key matched: it is well formed (checked once per key)
+            if reason is None and entry.valid_reply is not None:
+                return entry.valid_reply
             return _answer(reason, entry)
+        if reason == "unknown":  # well formed, and no such key
+            return _REFUSED["unknown"]
     return parsed_reply(registry, body, now)
 
 
