@@ -12,7 +12,7 @@ validating path, so an invalid event is refused, with the same error, exactly as
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import fields, make_dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Final
 
@@ -27,52 +27,44 @@ if TYPE_CHECKING:
     Step = Callable[[Registry, int, str, dict[str, Any], dict[str, Any]], bool]
 
 _fromiso = datetime.fromisoformat
-_new = object.__new__
 
 
-# the slots' own setters: a frozen dataclass's __init__ calls object.__setattr__ once per
-# field, about twice as slow, and replay builds an AccountState (and an Applied) per event
-def _setters(cls: type, *names: str) -> tuple[Callable[[Any, Any], None], ...]:
-    if tuple(f.name for f in fields(cls)) != names:  # a field added: every one must be set
-        raise RuntimeError(f"fastfold builds {cls.__name__} with the fields {names}")
-    return tuple(cls.__dict__[name].__set__ for name in names)
+def _builder(cls: type) -> Callable[..., Any]:
+    """A plain slotted twin of a frozen dataclass: its __init__ stores each field directly,
+    where the frozen one calls object.__setattr__ per field (twice as slow, and replay
+    builds an AccountState, and an Applied, per event). An instance becomes a `cls` by
+    assigning __class__, which Python allows between classes with the same slots."""
+    twin: Callable[..., Any] = make_dataclass(
+        f"_{cls.__name__}Builder", [f.name for f in fields(cls)], slots=True, eq=False
+    )
+    twin(*(None for _ in fields(cls))).__class__ = cls  # TypeError now if the slots differ
+    return twin
 
 
-_s_id, _s_version, _s_hash, _s_opened, _s_admins, _s_active, _s_change = _setters(
-    AccountState, "account_id", "version", "last_hash", "opened", "admins", "active", "key_change"
-)
-_a_type, _a_key, _a_at, _a_previous, _a_until, _a_actor, _a_digest = _setters(
-    Applied,
-    "event_type",
-    "key_id",
-    "occurred_at",
-    "previous_key_id",
-    "grace_until",
-    "actor",
-    "digest",
-)
+_new_state, _new_applied = _builder(AccountState), _builder(Applied)
 
 
 def fold(registry: Registry, stream_seq: int, account_id: str, raw: dict[str, Any]) -> bool:
     """Fold `raw` if its payload has the usual shape (True); False: nothing was touched."""
-    payload = raw["payload"]
-    if type(payload) is not dict:
+    p = raw["payload"]
+    if type(p) is not dict:
         return False
-    kind = payload.get("kind")
+    kind = p.get("kind")
+    if kind == "KeyViewed":  # most of KEYS (one per reveal): _viewed inline, a call less
+        key_id = p.get("key_id")
+        if type(key_id) is not str or type(p.get("hint", "")) is not str:
+            return False
+        at = _fromiso(raw["occurred_at"])
+        b = registry.accounts.get(account_id) or registry.state(account_id)
+        sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
+        after = _new_state(
+            account_id, sequence, event_hash, b.opened, b.admins, b.active, b.key_change
+        )
+        after.__class__ = AccountState
+        _commit(registry, stream_seq, account_id, raw, after, "KeyViewed", key_id, at, None, actor)
+        return True
     step = _STEPS.get(kind) if type(kind) is str else None
-    return step is not None and step(registry, stream_seq, account_id, raw, payload)
-
-
-def _viewed(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: Any) -> bool:
-    key_id = p.get("key_id")
-    if type(key_id) is not str or type(p.get("hint", "")) is not str:
-        return False
-    at = _fromiso(raw["occurred_at"])
-    b = reg.state(account_id)
-    sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    after = _state(b, sequence, event_hash, b.opened, b.admins, b.active, b.key_change)
-    _commit(reg, seq, account_id, raw, after, "KeyViewed", key_id, at, None, actor)
-    return True
+    return step is not None and step(registry, stream_seq, account_id, raw, p)
 
 
 def _generated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: Any) -> bool:
@@ -80,7 +72,7 @@ def _generated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p:
     if type(key_id) is not str or type(hint) is not str or type(fp) is not str:
         return False
     at = _fromiso(raw["occurred_at"])
-    b = reg.state(account_id)
+    b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
     active, change = ActiveKey(key_id, hint, fp, at, actor), KeyChange("generated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
@@ -97,7 +89,7 @@ def _rotated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: A
     if type(fp) is not str or p.get("grace_until") is not None:  # a time: pydantic parses it
         return False
     at = _fromiso(raw["occurred_at"])
-    b = reg.state(account_id)
+    b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
     active, change = ActiveKey(new, hint, fp, at, actor), KeyChange("rotated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
@@ -112,7 +104,7 @@ def _deactivated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], 
     if type(key_id) is not str or type(p.get("hint", "")) is not str:
         return False
     at = _fromiso(raw["occurred_at"])
-    b = reg.state(account_id)
+    b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
     change = KeyChange("deactivated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, None, change)
@@ -146,7 +138,7 @@ def _admins(
     reg: Registry, seq: int, account_id: str, raw: dict[str, Any], kind: str, how: str, user: str
 ) -> bool:
     at = _fromiso(raw["occurred_at"])
-    b = reg.state(account_id)
+    b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
     opened, admins = b.opened, b.admins
     if how == "open":
@@ -178,7 +170,8 @@ def _commit(
     reg.subject_seq[account_id] = seq
     reg.last_seq = max(reg.last_seq, seq)
     if seq > reg.remember_after:
-        done = _applied(kind, key_id, at, previous, actor, raw.get("request_digest"))
+        done = _new_applied(kind, key_id, at, previous, None, actor, raw.get("request_digest"))
+        done.__class__ = Applied
         reg._remember(account_id, raw["causation_id"], done)
 
 
@@ -191,35 +184,13 @@ def _state(
     active: ActiveKey | None,
     change: KeyChange | None,
 ) -> AccountState:
-    """AccountState(before.account_id, version, ...) without the dataclass's __init__."""
-    state: AccountState = _new(AccountState)
-    _s_id(state, before.account_id)
-    _s_version(state, version)
-    _s_hash(state, last_hash)
-    _s_opened(state, opened)
-    _s_admins(state, admins)
-    _s_active(state, active)
-    _s_change(state, change)
-    return state
-
-
-def _applied(
-    kind: str, key_id: str | None, at: datetime, previous: str | None, actor: str, digest: Any
-) -> Applied:
-    """Applied(kind, key_id, at, previous, None, actor, digest) without its __init__."""
-    done: Applied = _new(Applied)
-    _a_type(done, kind)
-    _a_key(done, key_id)
-    _a_at(done, at)
-    _a_previous(done, previous)
-    _a_until(done, None)
-    _a_actor(done, actor)
-    _a_digest(done, digest)
-    return done
+    """AccountState(before.account_id, version, ...), built by its twin."""
+    state = _new_state(before.account_id, version, last_hash, opened, admins, active, change)
+    state.__class__ = AccountState
+    return state  # type: ignore[no-any-return]
 
 
 _STEPS: Final[dict[str, Step]] = {
-    "KeyViewed": _viewed,
     "KeyGenerated": _generated,
     "KeyRotated": _rotated,
     "KeyDeactivated": _deactivated,
