@@ -61,7 +61,16 @@ def fold(registry: Registry, stream_seq: int, account_id: str, raw: dict[str, An
             account_id, sequence, event_hash, b.opened, b.admins, b.active, b.key_change
         )
         after.__class__ = AccountState
-        _commit(registry, stream_seq, account_id, raw, after, "KeyViewed", key_id, at, None, actor)
+        # _commit inline
+        registry.accounts[account_id] = after
+        registry.subject_seq[account_id] = stream_seq
+        registry.last_seq = max(registry.last_seq, stream_seq)
+        if stream_seq > registry.remember_after:
+            done = _new_applied(
+                "KeyViewed", key_id, at, None, None, actor, raw.get("request_digest")
+            )
+            done.__class__ = Applied
+            registry._remember(account_id, raw["causation_id"], done)
         return True
     step = _STEPS.get(kind) if type(kind) is str else None
     return step is not None and step(registry, stream_seq, account_id, raw, p)
