@@ -27,8 +27,9 @@ _BAD_REQUEST = replies.error(
 )
 # the bodies clients send (canonical JSON of one member), read without a JSON parser
 _FINGERPRINT_HEAD, _KEY_HEAD, _TAIL = b'{"fingerprint":"', b'{"key":"', b'"}'
-_FINGERPRINT_BODY = len(_FINGERPRINT_HEAD) + 64 + len(_TAIL)
-_KEY_BODY = len(_KEY_HEAD) + KEY_LEN + len(_TAIL)
+_FINGERPRINT_START, _FINGERPRINT_END = len(_FINGERPRINT_HEAD), len(_FINGERPRINT_HEAD) + 64
+_KEY_START, _KEY_END = len(_KEY_HEAD), len(_KEY_HEAD) + KEY_LEN
+_FINGERPRINT_BODY, _KEY_BODY = _FINGERPRINT_END + len(_TAIL), _KEY_END + len(_TAIL)
 _unhexlify = binascii.unhexlify
 
 
@@ -42,21 +43,21 @@ def verify_reply(registry: Registry, body: bytes, now: datetime) -> bytes:
     member, not JSON) takes that path.
     """
     size = len(body)
-    if size == _FINGERPRINT_BODY and body.startswith(_FINGERPRINT_HEAD) and body.endswith(_TAIL):
-        try:
-            digest = _unhexlify(body[len(_FINGERPRINT_HEAD) : -len(_TAIL)])
-        except binascii.Error:
-            pass  # not hex digits: the parser's path says why
-        else:
-            return _answer(*registry.lookup(digest, now))
-    elif size == _KEY_BODY and body.startswith(_KEY_HEAD) and body.endswith(_TAIL):
-        reason, entry = registry.verify_ascii(body[len(_KEY_HEAD) : -len(_TAIL)], now)
+    if size == _KEY_BODY and body.startswith(_KEY_HEAD) and body.endswith(_TAIL):
+        reason, entry = registry.verify_ascii(body[_KEY_START:_KEY_END], now)
         if entry is not None:  # a key matched: it is well formed (checked once per key)
             if reason is None and entry.valid_reply is not None:
                 return entry.valid_reply
             return _answer(reason, entry)
         if reason == "unknown":  # well formed, and no such key
             return _REFUSED["unknown"]
+    elif size == _FINGERPRINT_BODY and body.startswith(_FINGERPRINT_HEAD) and body.endswith(_TAIL):
+        try:
+            digest = _unhexlify(body[_FINGERPRINT_START:_FINGERPRINT_END])
+        except binascii.Error:
+            pass  # not hex digits: the parser's path says why
+        else:
+            return _answer(*registry.lookup(digest, now))
     return parsed_reply(registry, body, now)
 
 
