@@ -1,14 +1,10 @@
-"""Registry.apply's fast path: stored events of the usual shape folded without pydantic.
+"""Registry.apply's fast path: stored events of the usual shape folded without pydantic."""
 
-Replay folds every KEYS event; validating each payload with the contract's models, matching
-on their classes and building frozen dataclasses cost about ten microseconds per event.
-Here a payload whose fields all have the exact JSON types the contract reads is folded
-directly, with the same results as `Registry.apply_validated` (the domain's `evolve`, the
-retry memory, the verification and admin indexes), in the same order: for such a payload
-validation could only have produced these values. Anything else (a missing or mistyped
-field, a KeyRotated with a grace period, a kind this module does not know) goes to that
-validating path, so an invalid event is refused, with the same error, exactly as before.
-"""
+# A payload whose fields all have the exact JSON types the contract reads is folded here with
+# the same results, in the same order, as Registry.apply_validated (evolve, the retry memory,
+# the indexes): validation could only have produced these values. Anything else (a missing or
+# mistyped field, a KeyRotated with a grace period, an unknown kind) is declined and takes that
+# validating path, so an invalid event is skipped with the same reason as before.
 
 from __future__ import annotations
 
