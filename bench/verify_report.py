@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from verify import Options
 
-VERIFY_TARGET = 1_000_000  # verifications/s in-process
+VERIFY_TARGET = 1_500_000  # verifications/s in-process, or VERIFY_RATIO_TARGET x bare
+VERIFY_RATIO_TARGET = 0.4
 COLD_START_TARGET = 0.5  # service replay rate / bare ordered-consumer read rate
 
 
@@ -70,12 +71,17 @@ def report(summary: dict[str, Any], opts: Options) -> None:
         say(f"  bare sha256 + dict.get (raw baseline)   {bare:>12,.0f}/s")
         for key, label in (
             ("registry_verify_per_s", "Registry.verify(key, now)"),
+            ("registry_verify_first_time_per_s", "  each key's first verification"),
             ("verify_reply_per_s", "verify_reply(registry, body, now)"),
+            ("verify_reply_fingerprint_per_s", "  with {fingerprint} bodies"),
         ):
+            if key not in inproc:
+                continue
             v = inproc[key]
+            met = max(v / VERIFY_TARGET, v / bare / VERIFY_RATIO_TARGET)
             say(
                 f"  {label:<40}{v:>12,.0f}/s  {v / bare:5.2f}x bare  "
-                f"{verdict(v, VERIFY_TARGET)} >= {VERIFY_TARGET:,}/s"
+                f"{verdict(met, 1.0)} >= {VERIFY_TARGET:,}/s or {VERIFY_RATIO_TARGET}x"
             )
         say("  cost per key, ns (best of 3 passes):")
         for name, ns in inproc["breakdown_ns"].items():
@@ -131,6 +137,12 @@ def report(summary: dict[str, Any], opts: Options) -> None:
             rate(
                 "      the rest (each apply evicts from _recent)",
                 f["loads_plus_apply_after_window_per_s"],
+            )
+        if "absorb_gc_off_per_s" in f:
+            rate(
+                "    absorb(), the Follower's path, collector off",
+                f["absorb_gc_off_per_s"],
+                f"  ({f['absorb_gc_off_ns']:,.0f} ns/event)",
             )
         rate("    orjson.loads alone", f["json_loads_per_s"])
         rate(
