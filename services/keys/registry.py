@@ -43,10 +43,15 @@ class Applied:
     grace_until: datetime | None = None
     actor: str = ""
     digest: str | None = None  # the request the command id is bound to; None: an older event
+    stream_seq: int = 0  # the event's: the snapshot keeps the commands newer than a window
 
     @staticmethod
     def of(
-        event: AccountEvent, occurred_at: datetime, actor: str = "", digest: str | None = None
+        event: AccountEvent,
+        occurred_at: datetime,
+        actor: str = "",
+        digest: str | None = None,
+        stream_seq: int = 0,
     ) -> Applied:
         match event:
             case KeyRotated():
@@ -58,10 +63,12 @@ class Applied:
                     event.grace_until,
                     actor,
                     digest,
+                    stream_seq,
                 )
             case KeyGenerated() | KeyViewed() | KeyDeactivated():
-                return Applied(event.kind, event.key_id, occurred_at, actor=actor, digest=digest)
-        return Applied(event.kind, None, occurred_at, actor=actor, digest=digest)
+                kind, key_id = event.kind, event.key_id
+                return Applied(kind, key_id, occurred_at, None, None, actor, digest, stream_seq)
+        return Applied(event.kind, None, occurred_at, None, None, actor, digest, stream_seq)
 
 
 class Registry:
@@ -105,7 +112,8 @@ class Registry:
         self.subject_seq[account_id] = stream_seq
         self.last_seq = max(self.last_seq, stream_seq)
         if stream_seq > self.remember_after:
-            done = Applied.of(event, occurred_at, raw["actor"], raw.get("request_digest"))
+            digest = raw.get("request_digest")
+            done = Applied.of(event, occurred_at, raw["actor"], digest, stream_seq)
             self._remember(account_id, raw["causation_id"], done)
         self._index_event(account_id, event)
         if after.admins is not before.admins:  # evolve keeps the same set when none changed
