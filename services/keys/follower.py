@@ -85,6 +85,12 @@ class Follower:
             # restart this replica is blind (verifies a key deactivated elsewhere) until then
             idle_heartbeat=FOLLOW_HEARTBEAT,
         )
+        # nats-py recreates a lost ordered consumer after the last stream sequence it
+        # delivered, 0 until one arrives: from a snapshot with no tail, a nats-server
+        # restart would otherwise read the whole stream again
+        jsi = getattr(getattr(self._sub, "_sub", None), "_jsi", None)
+        if jsi is not None and from_seq > 1:
+            jsi._sseq = max(jsi._sseq, from_seq - 1)
 
     async def stop(self) -> None:
         if self._sub is not None:

@@ -14,7 +14,6 @@ from services.common.runtime import ServiceRuntime
 from services.common.streams import ensure_stream
 from services.keys import projection, snapshot_load
 from services.keys.follower import Follower
-from services.keys.registry import RECENT_COMMANDS
 from services.keys.snapshot import SnapshotWriter
 from services.keys.verify import verify_handle
 
@@ -84,11 +83,17 @@ class Runtime(ServiceRuntime):
             start = await self._restore(js, writer) if writer else 0
             await follower.start(from_seq=start + 1)
             await follower.caught_up()
+            verify = verify_handle(self._registry, self._clock)
+            await BareResponder(self.connection, VERIFY_SUBJECT, SERVICE_QUEUE, verify).start()
+            if start:  # verification needs none of them; commands start after this
+                remember_after = self._registry.remember_after
+                rows = await snapshot_load.read_commands(
+                    self._engine, remember_after=remember_after
+                )
+                snapshot_load.restore_commands(self._registry, rows)
         finally:
             gc.enable()
             gc.freeze()
-        verify = verify_handle(self._registry, self._clock)
-        await BareResponder(self.connection, VERIFY_SUBJECT, SERVICE_QUEUE, verify).start()
         if writer is not None:
             writer.start()
             self._writer = writer
@@ -114,7 +119,7 @@ class Runtime(ServiceRuntime):
     async def _restore(self, js: JetStreamContext, writer: SnapshotWriter) -> int:
         """Load the registry snapshot if it is usable; the KEYS position it covers (0: none)."""
         last = (await js.stream_info(KEYS_STREAM.name)).state.last_seq
-        stored = await snapshot_load.read(self._engine, remember_after=last - RECENT_COMMANDS)
+        stored = await snapshot_load.read(self._engine)
         if stored is None:
             return 0
         if stored.position > last:
@@ -137,14 +142,19 @@ class Runtime(ServiceRuntime):
         )
         return stored.position
 
+    async def stop(self) -> None:
+        # the last snapshot write goes first: stopping the projector cancels it, and on
+        # SQLite a transaction it had open can hold the write lock until that is collected
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        await super().stop()
+
     async def _stop_parts(self) -> None:
         if self._checkpoints is not None:
             self._checkpoints.stop()
         if self._follower:
             await self._follower.stop()
-        if self._writer is not None:
-            await self._writer.stop()  # after the follower: the last write covers all it read
-            self._writer = None
 
 
 async def position(registry: Registry) -> int:

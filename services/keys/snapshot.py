@@ -1,16 +1,9 @@
-"""The registry snapshot's writer: what changed since the last write, with the KEYS position.
-
-Every replica writes the same deterministic state, so any of them may write: a row moves
-only forward (its subject_seq), the position only up. A replica's writes cover the KEYS
-sequences from where its snapshot started (the position it loaded, or everything when it
-replayed) to its follower's position, so together they cover the stream up to the stored
-position. A generation tells a replica that the rows it built on were cleared or replaced:
-it then writes all of its registry once.
-"""
+"""The registry snapshot's writer: what changed since the last write, with the KEYS position."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -46,7 +39,17 @@ class Policy:
 
 
 class SnapshotWriter:
-    """Writes the registry's changes to the snapshot tables, in one transaction each time."""
+    """Writes the registry's changes to the snapshot tables, in one transaction each time.
+
+    Every replica folds the same deterministic state, so any of them may write: a row moves
+    only forward (its subject_seq), the position only up. A replica's writes cover the KEYS
+    sequences from where it started (the position it loaded, or all when it replayed) to
+    its follower's position, so together they cover the stream up to the stored position.
+    The position is the follower's, not the registry's last_seq: a replica applies its own
+    appends before its follower has read what precedes them. A generation that is not the
+    one it built on (the rows were cleared, or rewritten by another build) makes it write
+    all of its registry once.
+    """
 
     def __init__(
         self,
@@ -63,6 +66,7 @@ class SnapshotWriter:
         self._keys_of: dict[str, list[str]] = {}  # account -> its key ids, oldest first
         self._since = time.monotonic()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
         self._refused = False
 
     def loaded(self, generation: str, position: int) -> None:
@@ -73,18 +77,21 @@ class SnapshotWriter:
         self._task = asyncio.create_task(self._run(), name="keys-snapshot")
 
     async def stop(self) -> None:
-        """Stop polling and write what is left, so the next start has the least to read."""
+        """Stop polling (a write under way finishes) and write what is left, so the next
+        start has the least to read."""
+        self._stopping.set()
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await self._task
             self._task = None
         if self._position() > self.covered:
             await self._write_logged()
 
     async def _run(self) -> None:
         every = self._policy.every_seconds
-        while True:
-            await asyncio.sleep(min(1.0, every))
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), min(1.0, every))
+                return
             behind = self._position() - self.covered
             waited = time.monotonic() - self._since
             if behind >= self._policy.every_events or (waited >= every and behind > 0):

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, select
 
+from services.keys.registry import RECENT_COMMANDS
 from services.keys.snapshot_rows import SCHEMA, decode_account, decode_applied
 from services.keys.store import snapshot, snapshot_accounts, snapshot_commands
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from services.keys.registry import Applied, IndexEntry, Registry
+    from services.keys.registry import Applied, Registry
 
 log = logging.getLogger("keyledger.keys")
 NAME = "registry"  # the one snapshot row's key
@@ -29,12 +30,10 @@ class Stored:
 
     position: int
     generation: str
-    # (account_id, subject_seq, state) and (account_id, command_id, stream_seq, applied)
-    accounts: Sequence[Sequence[Any]] = ()
-    commands: Sequence[Sequence[Any]] = ()
+    accounts: Sequence[Sequence[Any]] = ()  # (account_id, subject_seq, state)
 
 
-async def read(engine: AsyncEngine, *, remember_after: int) -> Stored | None:
+async def read(engine: AsyncEngine) -> Stored | None:
     """The stored snapshot, or None (logged why) when a full replay must rebuild the registry:
     there is none, it was cleared, or another snapshot schema wrote it."""
     async with engine.connect() as conn:
@@ -51,10 +50,15 @@ async def read(engine: AsyncEngine, *, remember_after: int) -> Stored | None:
             )
             return None
         accounts = (await conn.execute(select(snapshot_accounts))).all()
-        # only the commands a retry may still repeat, in the order they were applied
-        commands = select(snapshot_commands).where(snapshot_commands.c.stream_seq > remember_after)
-        done = (await conn.execute(commands.order_by(snapshot_commands.c.stream_seq))).all()
-        return Stored(int(meta.position), meta.generation, accounts, done)
+        return Stored(int(meta.position), meta.generation, accounts)
+
+
+async def read_commands(engine: AsyncEngine, *, remember_after: int) -> Sequence[Sequence[Any]]:
+    """The remembered commands a retry may still repeat, in the order they were applied:
+    (account_id, command_id, stream_seq, applied)."""
+    async with engine.connect() as conn:
+        newer = select(snapshot_commands).where(snapshot_commands.c.stream_seq > remember_after)
+        return (await conn.execute(newer.order_by(snapshot_commands.c.stream_seq))).all()
 
 
 async def clear(engine: AsyncEngine) -> None:
@@ -70,33 +74,36 @@ def restore(registry: Registry, stored: Stored) -> None:
     accounts, subject_seq = registry.accounts, registry.subject_seq
     index, by_key_id, grace = registry._index, registry._by_key_id, registry._grace
     admin_of = registry._admin_of
-    last = stored.position
     for account_id, seq, text in stored.accounts:
         subject_seq[account_id] = seq
-        last = max(last, seq)  # a replica's own append can be applied ahead of its follower
         if text is None:
             continue
         state, entries = decode_account(account_id, text)
         accounts[account_id] = state
         for user in state.admins:
-            admin_of.setdefault(user, set()).add(account_id)
-        _index_entries(entries, index, by_key_id, grace)
-    registry.last_seq = last
+            if (of := admin_of.get(user)) is None:
+                admin_of[user] = {account_id}
+            else:
+                of.add(account_id)
+        for entry in entries:
+            index[entry.digest] = entry
+            by_key_id[entry.key_id] = entry
+            # keys retire in the order they were made: the order rotations listed them in
+            if entry.status == "grace":
+                grace.setdefault(account_id, []).append(entry)
+    # a replica's own append can be applied ahead of its follower, so of the snapshot too
+    registry.last_seq = max(stored.position, max(subject_seq.values(), default=0))
+
+
+def restore_commands(registry: Registry, rows: Sequence[Sequence[Any]]) -> None:
+    """Remember the snapshot's commands before those the registry applied since it loaded.
+
+    Run once verification is served and before any command is: only a retry needs them.
+    """
     recent: OrderedDict[tuple[str, str], Applied] = OrderedDict()
-    for account_id, command_id, stream_seq, applied in stored.commands:
+    for account_id, command_id, stream_seq, applied in rows:
         recent[(account_id, command_id)] = decode_applied(applied, stream_seq)
+    recent.update(registry._recent)
+    while len(recent) > RECENT_COMMANDS:
+        recent.popitem(last=False)
     registry._recent = recent
-
-
-def _index_entries(
-    entries: list[IndexEntry],
-    index: dict[bytes, IndexEntry],
-    by_key_id: dict[str, IndexEntry],
-    grace: dict[str, list[IndexEntry]],
-) -> None:
-    for entry in entries:
-        index[entry.digest] = entry
-        by_key_id[entry.key_id] = entry
-        # keys retire in the order they were made: this is the order rotations listed them
-        if entry.status == "grace":
-            grace.setdefault(entry.account_id, []).append(entry)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -39,6 +39,9 @@ APPLIED_FIELDS = (
 )
 
 
+_loads, _fromiso, _fromhex = orjson.loads, datetime.fromisoformat, bytes.fromhex
+
+
 def _iso(moment: datetime | None) -> str | None:
     # isoformat, not microseconds: it reads back with the offset it was folded with
     return None if moment is None else moment.isoformat()
@@ -53,23 +56,22 @@ def encode_account(state: AccountState | None, entries: Iterable[IndexEntry]) ->
     None for a subject that holds no event of the account, only skipped messages."""
     if state is None:
         return None
-    active = state.active
-    change = state.key_change
+    active, change = state.active, state.key_change
+    since = active and active.in_use_since.isoformat()
     return orjson.dumps(
         [
             state.version,
             state.last_hash,
             state.opened,
             sorted(state.admins),
-            active
+            active and [active.key_id, active.hint, active.fingerprint, since, active.created_by],
+            # the last change is mostly the event that made the active key: its time once
+            change
             and [
-                active.key_id,
-                active.hint,
-                active.fingerprint,
-                active.in_use_since.isoformat(),
-                active.created_by,
+                change.action,
+                change.actor,
+                None if change.at.isoformat() == since else change.at.isoformat(),
             ],
-            change and [change.action, change.actor, change.at.isoformat()],
             # the verification index knows keys by sha-256 only: the secret is never here
             [[e.key_id, e.digest.hex(), e.status, _iso(e.grace_until)] for e in entries],
         ]
@@ -77,21 +79,20 @@ def encode_account(state: AccountState | None, entries: Iterable[IndexEntry]) ->
 
 
 def decode_account(account_id: str, text: str) -> tuple[AccountState, list[IndexEntry]]:
-    version, last_hash, opened, admins, active, change, keys = orjson.loads(text)
-    state = AccountState(
-        account_id,
-        version,
-        last_hash,
-        opened,
-        frozenset(admins),
-        active
-        and ActiveKey(
-            active[0], active[1], active[2], datetime.fromisoformat(active[3]), active[4]
-        ),
-        change and KeyChange(change[0], change[1], datetime.fromisoformat(change[2])),
-    )
+    # one account per row and 200,000 rows at a start: every call here counts
+    version, last_hash, opened, admins, active, change, keys = _loads(text)
+    since = None
+    if active is not None:
+        since = _fromiso(active[3])
+        active = ActiveKey(active[0], active[1], active[2], since, active[4])
+    if change is not None:
+        at = change[2]
+        change = KeyChange(
+            change[0], change[1], _fromiso(at) if at is not None or since is None else since
+        )
+    state = AccountState(account_id, version, last_hash, opened, frozenset(admins), active, change)
     entries = [
-        IndexEntry(bytes.fromhex(digest), account_id, key_id, status, _time(grace))
+        IndexEntry(_fromhex(digest), account_id, key_id, status, grace and _fromiso(grace))
         for key_id, digest, status, grace in keys
     ]
     return state, entries
@@ -123,7 +124,3 @@ def decode_applied(text: str, stream_seq: int) -> Applied:
         digest,
         stream_seq,
     )
-
-
-def account_row(account_id: str, subject_seq: int, state: str | None) -> dict[str, Any]:
-    return {"account_id": account_id, "subject_seq": subject_seq, "state": state}

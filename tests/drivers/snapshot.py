@@ -6,11 +6,10 @@ from typing import TYPE_CHECKING, Any
 
 import nats
 
-from contracts.keys import KEYS_STREAM
 from services.common.sql import make_engine
 from services.keys import snapshot_load
 from services.keys.follower import Follower
-from services.keys.registry import RECENT_COMMANDS, IndexEntry, Registry
+from services.keys.registry import IndexEntry, Registry
 
 if TYPE_CHECKING:
     from services.keys.snapshot_load import Stored
@@ -20,26 +19,27 @@ async def folded(nats_url: str, db_url: str | None = None) -> tuple[Registry, St
     """A registry caught up with KEYS: folded from sequence 1, or (db_url) restored from the
     stored snapshot and folded from its position + 1, with the snapshot it started from."""
     nc = await nats.connect(nats_url)
+    engine = make_engine(db_url or "sqlite+aiosqlite://")
     registry, stored = Registry(), None
     try:
         js = nc.jetstream()
         start = 0
         if db_url is not None:
-            last = (await js.stream_info(KEYS_STREAM.name)).state.last_seq
-            engine = make_engine(db_url)
-            try:
-                stored = await snapshot_load.read(engine, remember_after=last - RECENT_COMMANDS)
-            finally:
-                await engine.dispose()
+            stored = await snapshot_load.read(engine)
             assert stored is not None, "no usable snapshot was stored"
             snapshot_load.restore(registry, stored)
             start = stored.position
         follower = Follower(js, registry)
         await follower.start(from_seq=start + 1)
         await follower.caught_up()
+        if stored is not None:  # as the service does: after the tail, before any command
+            after = registry.remember_after
+            commands = await snapshot_load.read_commands(engine, remember_after=after)
+            snapshot_load.restore_commands(registry, commands)
         await follower.stop()
     finally:
         await nc.close()
+        await engine.dispose()
     return registry, stored
 
 
