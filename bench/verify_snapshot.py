@@ -10,8 +10,11 @@ from verify_populate import FastPopulateServer, populate_views
 from verify_procs import Child, first_answer, start_keys_service
 from verify_report import progress
 
-from contracts.keys import VERIFY_SUBJECT
+from contracts.keys import VERIFY_SUBJECT, query_subject
 from keyledger.local.server import NatsServer
+from services.common.sql import make_engine
+from services.keys import snapshot_load
+from services.keys.registry import Registry
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     from verify_populate import Population
 
 SERVICE = "keys-cold"  # every start of phase (d) shares this name, so this database
+STARTS = 3  # snapshot starts timed, the best one reported
 STOP_SECONDS = 600.0  # the last snapshot write of a replica that replayed everything
 
 
@@ -31,11 +35,43 @@ def snapshot_position(tmp: Path) -> int:
     return int(row[0]) if row and row[1] else 0
 
 
-def stop_writing(service: Child, tmp: Path, last_seq: int) -> float:
+async def timed_restore(tmp: Path) -> dict[str, float]:
+    """Seconds to read the snapshot and restore a registry from it in this process: the part
+    of a snapshot start that grows with the accounts (not with their history)."""
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp / f'{SERVICE}.db'}")
+    try:
+        began = time.perf_counter()
+        stored = await snapshot_load.read(engine)
+        if stored is None:
+            raise RuntimeError("no snapshot to restore")
+        read = time.perf_counter()
+        snapshot_load.restore(Registry(), stored)
+        restored = time.perf_counter()
+        commands = await snapshot_load.read_commands(engine, remember_after=0)
+        snapshot_load.restore_commands(Registry(), commands)
+        done = time.perf_counter()
+    finally:
+        await engine.dispose()
+    return {
+        "accounts_read_s": read - began,
+        "accounts_restore_s": restored - read,
+        "commands_read_and_restore_s": done - restored,
+        "commands": len(commands),
+    }
+
+
+async def started(nc: Client, service: Child) -> None:
+    """Wait until the service has finished starting (its broker answers health): a SIGTERM
+    while it still starts would stop it before it has anything to stop."""
+    await first_answer(nc, service, query_subject("health"), b"{}", 120.0)
+
+
+async def stop_writing(nc: Client, service: Child, tmp: Path, last_seq: int) -> float:
     """Stop the service (it writes the rest of its snapshot on the way out); seconds taken."""
-    started = time.perf_counter()
+    await started(nc, service)
+    started_at = time.perf_counter()
     service.stop(STOP_SECONDS)
-    seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started_at
     covered = snapshot_position(tmp)
     if covered != last_seq:
         raise RuntimeError(f"the snapshot covers KEYS up to {covered}, not {last_seq}")
@@ -54,6 +90,19 @@ async def start_from_snapshot(
         service.stop()
         raise RuntimeError(f"keys.verify refused the last populated key: {data!r}")
     return answered, service
+
+
+async def best_snapshot_start(
+    nc: Client, url: str, opts: Options, probe: bytes, total: int
+) -> tuple[float, list[float]]:
+    """The best of STARTS snapshot starts (a shared machine's noise is all one way), and all."""
+    seconds = []
+    for _ in range(STARTS):
+        answered, service = await start_from_snapshot(nc, url, opts, probe, total)
+        await started(nc, service)
+        service.stop()
+        seconds.append(answered)
+    return min(seconds), seconds
 
 
 async def doubled_views(
@@ -78,10 +127,9 @@ async def doubled_views(
         last = total + more.events
         progress("keys service reads the new tail from its snapshot and writes it")
         tail_s, service = await start_from_snapshot(nc, server.url, opts, probe, last)
-        stop_s = stop_writing(service, opts.tmp, last)
-        progress("keys service start from the snapshot, history doubled")
-        doubled_s, service = await start_from_snapshot(nc, server.url, opts, probe, last)
-        service.stop()
+        stop_s = await stop_writing(nc, service, opts.tmp, last)
+        progress(f"keys service start from the snapshot, history doubled (best of {STARTS})")
+        doubled_s, each = await best_snapshot_start(nc, server.url, opts, probe, last)
     finally:
         await nc.close()
     return {
@@ -90,4 +138,5 @@ async def doubled_views(
         "tail_start_s": tail_s,
         "tail_stop_write_s": stop_s,
         "snapshot_start_s": doubled_s,
+        "snapshot_starts_s": each,
     }, server
