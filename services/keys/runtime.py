@@ -133,7 +133,12 @@ class Runtime(ServiceRuntime):
             )
             await snapshot_load.clear(self._engine)
             return 0
-        snapshot_load.restore(self._registry, stored)
+        try:
+            snapshot_load.restore(self._registry, stored)
+        except (ValueError, TypeError):
+            log.exception("keys: registry snapshot unreadable; replaying KEYS from the start")
+            await snapshot_load.clear(self._engine)  # the writer starts anew after the replay
+            return 0
         writer.loaded(stored.generation, stored.position)
         log.info(
             "keys: registry snapshot loaded: %d account subjects up to stream sequence %d",

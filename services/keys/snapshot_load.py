@@ -18,7 +18,8 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    from services.keys.registry import Applied, Registry
+    from services.keys.domain import AccountState
+    from services.keys.registry import Applied, IndexEntry, Registry
 
 log = logging.getLogger("keyledger.keys")
 NAME = "registry"  # the one snapshot row's key
@@ -70,10 +71,16 @@ async def clear(engine: AsyncEngine) -> None:
 
 
 def restore(registry: Registry, stored: Stored) -> None:
-    """Fill an empty registry from the snapshot, as folding KEYS up to its position would."""
-    accounts, subject_seq = registry.accounts, registry.subject_seq
-    index, by_key_id, grace = registry._index, registry._by_key_id, registry._grace
-    admin_of = registry._admin_of
+    """Fill an empty registry from the snapshot, as folding KEYS up to its position would.
+
+    Built aside and put in place at the end: a row that cannot be read (ValueError,
+    TypeError) leaves the registry as empty as it was, for the full replay."""
+    accounts: dict[str, AccountState] = {}
+    subject_seq: dict[str, int] = {}
+    index: dict[bytes, IndexEntry] = {}
+    by_key_id: dict[str, IndexEntry] = {}
+    grace: dict[str, list[IndexEntry]] = {}
+    admin_of: dict[str, set[str]] = {}
     for account_id, seq, text in stored.accounts:
         subject_seq[account_id] = seq
         if text is None:
@@ -91,6 +98,9 @@ def restore(registry: Registry, stored: Stored) -> None:
             # keys retire in the order they were made: the order rotations listed them in
             if entry.status == "grace":
                 grace.setdefault(account_id, []).append(entry)
+    registry.accounts, registry.subject_seq = accounts, subject_seq
+    registry._index, registry._by_key_id, registry._grace = index, by_key_id, grace
+    registry._admin_of = admin_of
     # a replica's own append can be applied ahead of its follower, so of the snapshot too
     registry.last_seq = max(stored.position, max(subject_seq.values(), default=0))
 

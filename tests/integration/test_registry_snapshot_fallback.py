@@ -27,6 +27,11 @@ BROKEN = {
     "missing": ("DELETE FROM keys_snapshot", "no registry snapshot"),
     "older schema": ("UPDATE keys_snapshot SET schema = 0", "has schema 0"),
     "ahead of the stream": ("UPDATE keys_snapshot SET position = 1000000", "ahead of KEYS"),
+    # a row that does not decode: the half-restored registry must not be served
+    "unreadable": (
+        "INSERT INTO keys_snapshot_accounts VALUES ('broken', 1, '[1, 2]')",
+        "snapshot unreadable",
+    ),
 }
 
 
