@@ -63,7 +63,7 @@ async def read_commands(engine: AsyncEngine, *, remember_after: int) -> Sequence
 
 
 async def clear(engine: AsyncEngine) -> None:
-    """Drop the snapshot (what `keyledger keys snapshot clear` does): the next start replays."""
+    """Drop the snapshot (KEYS reset, or a row that cannot be read): the next start replays."""
     async with engine.begin() as conn:
         await conn.execute(delete(snapshot))
         await conn.execute(delete(snapshot_accounts))
