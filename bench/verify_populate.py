@@ -145,7 +145,10 @@ class FastPopulateServer:
         store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         text = render_config(host="127.0.0.1", port=port, store_dir=store_dir.resolve())
         conf.write_text(text.replace(SYNC_LINE, ""))
-        self._log = (store_dir / "nats-server-populate.log").open("ab")
+        log = store_dir / "nats-server-populate.log"
+        # a second server on the same store appends to the first one's log: read past it
+        offset = log.stat().st_size if log.exists() else 0
+        self._log = log.open("ab")
         self._proc = subprocess.Popen(
             [nats_server_binary(), "-c", str(conf)],
             stdin=subprocess.DEVNULL,
@@ -154,9 +157,8 @@ class FastPopulateServer:
             preexec_fn=parent_death_preexec(),
             process_group=0,
         )
-        log = store_dir / "nats-server-populate.log"
         deadline = time.monotonic() + 15
-        while b"Server is ready" not in log.read_bytes():
+        while b"Server is ready" not in log.read_bytes()[offset:]:
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"populate nats-server did not start:\n{log_tail(log)}")
