@@ -34,10 +34,15 @@ class Applied:
     grace_until: datetime | None = None
     actor: str = ""
     digest: str | None = None  # the request the command id is bound to; None: an older event
+    stream_seq: int = 0  # the event's: the snapshot keeps the commands newer than a window
 
     @staticmethod
     def of(
-        event: AccountEvent, occurred_at: datetime, actor: str = "", digest: str | None = None
+        event: AccountEvent,
+        occurred_at: datetime,
+        actor: str = "",
+        digest: str | None = None,
+        stream_seq: int = 0,
     ) -> Applied:
         match event:
             case KeyRotated():
@@ -49,7 +54,9 @@ class Applied:
                     event.grace_until,
                     actor,
                     digest,
+                    stream_seq,
                 )
             case KeyGenerated() | KeyViewed() | KeyDeactivated():
-                return Applied(event.kind, event.key_id, occurred_at, actor=actor, digest=digest)
-        return Applied(event.kind, None, occurred_at, actor=actor, digest=digest)
+                kind, key_id = event.kind, event.key_id
+                return Applied(kind, key_id, occurred_at, None, None, actor, digest, stream_seq)
+        return Applied(event.kind, None, occurred_at, None, None, actor, digest, stream_seq)

@@ -63,7 +63,7 @@ def fold(registry: Registry, stream_seq: int, account_id: str, raw: dict[str, An
         registry.last_seq = max(registry.last_seq, stream_seq)
         if stream_seq > registry.remember_after:
             done = _new_applied(
-                "KeyViewed", key_id, at, None, None, actor, raw.get("request_digest")
+                "KeyViewed", key_id, at, None, None, actor, raw.get("request_digest"), stream_seq
             )
             done.__class__ = Applied
             registry._remember(account_id, raw["causation_id"], done)
@@ -175,7 +175,8 @@ def _commit(
     reg.subject_seq[account_id] = seq
     reg.last_seq = max(reg.last_seq, seq)
     if seq > reg.remember_after:
-        done = _new_applied(kind, key_id, at, previous, None, actor, raw.get("request_digest"))
+        digest = raw.get("request_digest")
+        done = _new_applied(kind, key_id, at, previous, None, actor, digest, seq)
         done.__class__ = Applied
         reg._remember(account_id, raw["causation_id"], done)
 

@@ -1,4 +1,4 @@
-"""Keeps the in-memory registry current: replays KEYS from the start, then follows it live."""
+"""Keeps the in-memory registry current: replays KEYS from the start or a snapshot, then follows."""
 
 from __future__ import annotations
 
@@ -73,20 +73,33 @@ class Follower:
         self._reached_target = asyncio.Event()
         self._sub: JetStreamContext.PushSubscription | None = None
 
-    async def start(self) -> None:
+    async def start(self, from_seq: int = 1) -> None:
+        """Follow KEYS from `from_seq` (1: the whole stream; the registry's snapshot position
+        + 1: only its tail); caught_up() waits for what the stream holds now."""
         self._target = (await self._js.stream_info(KEYS_STREAM.name)).state.last_seq
+        self.position = from_seq - 1
         # only the newest commands can still be retried: older ones need not be remembered
         self._registry.remember_after = self._target - RECENT_COMMANDS
+        start = api.ConsumerConfig(
+            deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=from_seq
+        )
         self._sub = await self._js.subscribe(
             ALL_EVENTS,
             stream=KEYS_STREAM.name,
             ordered_consumer=True,
             cb=self._on_message,
-            deliver_policy=api.DeliverPolicy.ALL,
+            config=start if from_seq > 1 else None,
+            deliver_policy=None if from_seq > 1 else api.DeliverPolicy.ALL,
             # two missed heartbeats make nats-py recreate the consumer: after a nats-server
             # restart this replica is blind (verifies a key deactivated elsewhere) until then
             idle_heartbeat=FOLLOW_HEARTBEAT,
         )
+        # nats-py recreates a lost ordered consumer after the last stream sequence it
+        # delivered, 0 until one arrives: from a snapshot with no tail, a nats-server
+        # restart would otherwise read the whole stream again
+        jsi = getattr(getattr(self._sub, "_sub", None), "_jsi", None)
+        if jsi is not None and from_seq > 1:
+            jsi._sseq = max(jsi._sseq, from_seq - 1)
 
     async def stop(self) -> None:
         if self._sub is not None:

@@ -81,7 +81,8 @@ class Registry:
         self.subject_seq[account_id] = stream_seq
         self.last_seq = max(self.last_seq, stream_seq)
         if stream_seq > self.remember_after:
-            done = Applied.of(event, occurred_at, raw["actor"], raw.get("request_digest"))
+            digest = raw.get("request_digest")
+            done = Applied.of(event, occurred_at, raw["actor"], digest, stream_seq)
             self._remember(account_id, raw["causation_id"], done)
         self._index_event(account_id, event)
         if after.admins is not before.admins:  # evolve keeps the same set when none changed

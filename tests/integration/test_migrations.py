@@ -40,7 +40,10 @@ ENTRY_POINT = Path(sys.executable).parent / "keyledger"
 REPLICAS = 6
 # columns and tables added by revisions after the baseline (0001), per service
 ADDED_SINCE_BASELINE = {"keys": [("keys_audit", "via_account"), ("keys_audit", "via_user")]}
-TABLES_SINCE_BASELINE = {"notifier": ["notifier_heads"]}
+TABLES_SINCE_BASELINE = {
+    "notifier": ["notifier_heads"],
+    "keys": ["keys_snapshot", "keys_snapshot_accounts", "keys_snapshot_commands"],
+}
 # a row each service's upgrade must keep (default: its projection's tracking row)
 KEPT_ROW = {
     "console": (
