@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit component e2e docs-screenshots bench bench-reminders bench-calls bench-replicas clean
+.PHONY: run test lint types unit component e2e docs-screenshots bench bench-reminders bench-mail bench-calls bench-replicas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -48,11 +48,18 @@ bench: $(STAMP)
 bench-reminders: $(STAMP)
 	$(BIN)/python bench/reminders.py
 
+bench-mail: $(STAMP)
+	$(BIN)/python bench/reminders_mail.py
+
 bench-calls: $(STAMP)
 	$(BIN)/python bench/calls.py
 
 bench-replicas: $(STAMP)
 	$(BIN)/python bench/replicas.py
+
+.PHONY: bench-retention
+bench-retention: $(STAMP)
+	$(BIN)/python bench/calls_retention.py
 
 clean:
 	rm -rf $(VENV) .keyledger .pytest_cache .mypy_cache .ruff_cache

@@ -50,6 +50,7 @@ class Options:
     profile: bool
     py_spy: str | None
     tmp: Path
+    only: str | None = None  # "verify" or "cold": one phase alone
 
 
 async def phase_verify(opts: Options, summary: dict[str, Any]) -> None:
@@ -170,8 +171,10 @@ async def run(opts: Options) -> dict[str, Any]:
         }
     }
     started = time.perf_counter()
-    await phase_verify(opts, summary)
-    await phase_cold_start(opts, summary)
+    if opts.only in (None, "verify"):
+        await phase_verify(opts, summary)
+    if opts.only in (None, "cold"):
+        await phase_cold_start(opts, summary)
     summary["wall_s"] = time.perf_counter() - started
     return summary
 
@@ -187,6 +190,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--populate-sync",
         action="store_true",
         help="populate with sync_interval: always too (slow: ~4.5k events/s)",
+    )
+    parser.add_argument(
+        "--only", choices=("verify", "cold"), help="run one phase: (a)-(c) or (d) alone"
     )
     parser.add_argument("--profile", action="store_true", help="cProfile the in-process parts")
     parser.add_argument("--py-spy", metavar="PATH", help="py-spy binary: profile the service")
@@ -204,6 +210,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             populate_sync=args.populate_sync,
             profile=args.profile,
             py_spy=args.py_spy,
+            only=args.only,
             tmp=Path(tmp),
         )
         summary = asyncio.run(run(opts))

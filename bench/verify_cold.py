@@ -13,6 +13,14 @@ from verify_populate import populate, start_server
 from verify_procs import Child, connect, first_answer, start_keys_service
 from verify_profile import PySpy, cprofile, summarize_collapsed
 from verify_report import COLD_START_TARGET, progress
+from verify_snapshot import (
+    SERVICE,
+    STARTS,
+    best_snapshot_start,
+    doubled_views,
+    stop_writing,
+    timed_restore,
+)
 
 from contracts import keyformat
 from contracts.envelope import canonical_json
@@ -89,10 +97,10 @@ async def phase_cold_start(opts: Options, summary: dict[str, Any]) -> None:
         progress(f"bare ordered-consumer read of {total:,} events")
         bare_rate = await ordered_read(js, total, limit, keep=False)
 
-        progress("keys service cold start")
+        progress("keys service cold start: full replay (no snapshot yet)")
         last = pop.accounts[-1]
         probe = canonical_json({"key": last.key})
-        service = start_keys_service(server.url, opts.tmp, "keys-cold")
+        service = start_keys_service(server.url, opts.tmp, SERVICE)
         if opts.py_spy:
             spy = PySpy(opts.py_spy, service.proc.pid, opts.tmp / "pyspy-cold.txt")
         answered, data = await first_answer(
@@ -100,12 +108,17 @@ async def phase_cold_start(opts: Options, summary: dict[str, Any]) -> None:
         )
         if b'"valid":true' not in data:
             raise RuntimeError(f"keys.verify refused the last populated key: {data!r}")
-        service.stop()
-        service = None
         if spy:
             spy.stop()
             summary["pyspy_cold_start"] = summarize_collapsed(spy.out)
             spy = None
+        progress("keys service stops, writing its whole registry snapshot")
+        first_write_s = await stop_writing(nc, service, opts.tmp, info.state.last_seq)
+        service = None
+        progress("in-process: reading the snapshot and restoring a registry from it")
+        restore = await timed_restore(opts.tmp)
+        progress(f"keys service start from the snapshot (best of {STARTS})")
+        from_snapshot_s, each = await best_snapshot_start(nc, server.url, opts, probe, total)
 
         progress("empty-stream start (fixed start-up cost)")
         empty = await empty_start(opts)
@@ -137,12 +150,28 @@ async def phase_cold_start(opts: Options, summary: dict[str, Any]) -> None:
             "service_replay_events_per_s_minus_empty_start": total / max(1e-9, answered - empty),
             "fold": folded,
         }
+        await nc.close()
+        server.stop()
+        doubled, server = await doubled_views(
+            lambda url: connect(url, "bench-cold-doubled"), store, opts, pop, probe, total
+        )
+        summary["cold_start"]["snapshot"] = {
+            "first_whole_write_at_stop_s": first_write_s,
+            "snapshot_start_s": from_snapshot_s,
+            "snapshot_starts_s": each,
+            "inprocess": restore,
+            "speedup_vs_full_replay": answered / from_snapshot_s,
+            "ratio_vs_bare_ordered_read_time": from_snapshot_s / (total / bare_rate),
+            "doubled": doubled,
+            "doubled_vs_single": doubled["snapshot_start_s"] / from_snapshot_s,
+        }
     finally:
         if spy:
             spy.stop()
         if service:
             service.stop()
-        await nc.close()
+        if not nc.is_closed:
+            await nc.close()
         server.stop()
         shutil.rmtree(store, ignore_errors=True)
 

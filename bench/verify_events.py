@@ -86,3 +86,15 @@ def build_block(
         for a in accounts
     ]
     return accounts, events
+
+
+def build_views(
+    accounts: list[Account], views: int
+) -> tuple[list[Account], list[tuple[str, bytes]]]:
+    """`views` more KeyViewed events for each account, continuing its chain, step-major."""
+    events = [
+        (event_subject(a.account_id), canonical_json(envelope(a, payload_for(a, 2))))
+        for _ in range(views)
+        for a in accounts
+    ]
+    return accounts, events

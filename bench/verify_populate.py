@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import nats
-from verify_events import Account, build_block
+from verify_events import Account, build_block, build_views
 from verify_report import progress
 
 from contracts.keys import KEYS_STREAM
@@ -104,6 +104,38 @@ async def populate(url: str, n_accounts: int, per_account: int, *, keep: bool) -
     return Population(accounts, done, time.perf_counter() - started, kept)
 
 
+async def populate_views(url: str, accounts: list[Account], views: int) -> Population:
+    """`views` more KeyViewed events per account (its chain continued), built in a helper
+    process block by block as populate() does; the accounts' chain heads move on."""
+    nc = await nats.connect(url, name="bench-populate-views")
+    js = nc.jetstream(timeout=60)
+    loop = asyncio.get_running_loop()
+    blocks = [accounts[i : i + BUILD_ACCOUNTS] for i in range(0, len(accounts), BUILD_ACCOUNTS)]
+    done, started = 0, time.perf_counter()
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = deque(loop.run_in_executor(pool, build_views, b, views) for b in blocks[:2])
+        queued = len(pending)
+        try:
+            while pending:
+                built, events = await pending.popleft()
+                if queued < len(blocks):
+                    pending.append(loop.run_in_executor(pool, build_views, blocks[queued], views))
+                    queued += 1
+                for moved in built:  # the helper process moved each chain on: take its heads
+                    accounts[int(moved.account_id.rsplit("-", 1)[1])] = moved
+                for i in range(0, len(events), PUBLISH_CHUNK):
+                    chunk = events[i : i + PUBLISH_CHUNK]
+                    await asyncio.gather(
+                        *(js.publish(subj, data, stream=KEYS_STREAM.name) for subj, data in chunk)
+                    )
+                    done += len(chunk)
+        finally:
+            for future in pending:
+                future.cancel()
+            await nc.close()
+    return Population(accounts, done, time.perf_counter() - started)
+
+
 class FastPopulateServer:
     """The same nats-server config minus `sync_interval: always`, used only to populate."""
 
@@ -113,7 +145,10 @@ class FastPopulateServer:
         store_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         text = render_config(host="127.0.0.1", port=port, store_dir=store_dir.resolve())
         conf.write_text(text.replace(SYNC_LINE, ""))
-        self._log = (store_dir / "nats-server-populate.log").open("ab")
+        log = store_dir / "nats-server-populate.log"
+        # a second server on the same store appends to the first one's log: read past it
+        offset = log.stat().st_size if log.exists() else 0
+        self._log = log.open("ab")
         self._proc = subprocess.Popen(
             [nats_server_binary(), "-c", str(conf)],
             stdin=subprocess.DEVNULL,
@@ -122,9 +157,8 @@ class FastPopulateServer:
             preexec_fn=parent_death_preexec(),
             process_group=0,
         )
-        log = store_dir / "nats-server-populate.log"
         deadline = time.monotonic() + 15
-        while b"Server is ready" not in log.read_bytes():
+        while b"Server is ready" not in log.read_bytes()[offset:]:
             if self._proc.poll() is not None or time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"populate nats-server did not start:\n{log_tail(log)}")

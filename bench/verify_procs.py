@@ -75,7 +75,7 @@ def start_keys_service(url: str, tmp: Path, name: str) -> Child:
         KEYLEDGER_NATS_URL=url,
         KEYLEDGER_DB_URL=f"sqlite+aiosqlite:///{tmp / f'{name}.db'}",
         KEYLEDGER_MASTER_KEY=new_master_key(),
-        KEYLEDGER_LOG_LEVEL="WARNING",
+        KEYLEDGER_LOG_LEVEL=os.environ.get("BENCH_SERVICE_LOG_LEVEL", "WARNING"),
     )
     faststream = Path(sys.executable).parent / "faststream"
     argv = [str(faststream), "run", "services.keys.app:create_app", "--factory"]

@@ -9,8 +9,11 @@ from typing import TYPE_CHECKING, Any, TextIO
 if TYPE_CHECKING:
     from verify import Options
 
-VERIFY_TARGET = 1_000_000  # verifications/s in-process
+VERIFY_TARGET = 1_500_000  # verifications/s in-process, or VERIFY_RATIO_TARGET x bare
+VERIFY_RATIO_TARGET = 0.4
 COLD_START_TARGET = 0.5  # service replay rate / bare ordered-consumer read rate
+SNAPSHOT_SPEEDUP = 5.0  # full replay time / snapshot start time, same run
+SNAPSHOT_DOUBLED_DRIFT = 0.10  # snapshot start with twice the KeyViewed vs once
 
 
 def say(text: str = "", *, err: bool = False) -> None:
@@ -24,6 +27,45 @@ def progress(text: str) -> None:
 
 def verdict(value: float, target: float) -> str:
     return "meets target" if value >= target else "MISSES target"
+
+
+def report_snapshot(cold: dict[str, Any], snap: dict[str, Any]) -> None:
+    """(d) continued: the same service started from its registry snapshot."""
+    full, bare = cold["service_start_to_first_verify_s"], cold["bare_ordered_read_s"]
+    start = snap["snapshot_start_s"]
+    speedup = snap["speedup_vs_full_replay"]
+    say(f"  (3) keys service from its snapshot, start -> first verify (best of 3) {start:>6.2f} s")
+    say(
+        f"      full replay {full:.2f} s / snapshot start {start:.2f} s = {speedup:.1f}x: "
+        f"{verdict(speedup, SNAPSHOT_SPEEDUP)} >= {SNAPSHOT_SPEEDUP:g}x; "
+        f"{start / bare:.2f}x the bare read's time"
+    )
+    say(
+        f"      (its first whole snapshot was written on the way out: "
+        f"{snap['first_whole_write_at_stop_s']:.1f} s to stop)"
+    )
+    r = snap.get("inprocess")
+    if r:
+        fold_s = cold["events"] / cold["fold"]["loads_plus_apply_per_s"]
+        restore_s = r["accounts_read_s"] + r["accounts_restore_s"]
+        say(
+            f"      in process: read + restore of the accounts {restore_s:.2f} s "
+            f"(read {r['accounts_read_s']:.2f} s) vs the fold of their history "
+            f"{fold_s:.2f} s: {fold_s / restore_s:.1f}x; + {r['commands']:,} commands "
+            f"{r['commands_read_and_restore_s']:.2f} s (after verify is served)"
+        )
+    d = snap["doubled"]
+    ratio = snap["doubled_vs_single"]
+    ok = "meets target" if abs(ratio - 1) < SNAPSHOT_DOUBLED_DRIFT else "MISSES target"
+    say(
+        f"  (3') history doubled ({d['keyviewed_added']:,} more KeyViewed, {d['events']:,} "
+        f"events): from the snapshot {d['snapshot_start_s']:.2f} s (best of 3)"
+    )
+    say(
+        f"      ratio (3')/(3) {ratio:.2f}x: {ok} within +-{SNAPSHOT_DOUBLED_DRIFT:.0%} "
+        f"(the tail of {d['keyviewed_added']:,} read once from the older snapshot: "
+        f"{d['tail_start_s']:.1f} s, written at stop in {d['tail_stop_write_s']:.1f} s)"
+    )
 
 
 def report(summary: dict[str, Any], opts: Options) -> None:
@@ -70,12 +112,17 @@ def report(summary: dict[str, Any], opts: Options) -> None:
         say(f"  bare sha256 + dict.get (raw baseline)   {bare:>12,.0f}/s")
         for key, label in (
             ("registry_verify_per_s", "Registry.verify(key, now)"),
+            ("registry_verify_first_time_per_s", "  each key's first verification"),
             ("verify_reply_per_s", "verify_reply(registry, body, now)"),
+            ("verify_reply_fingerprint_per_s", "  with {fingerprint} bodies"),
         ):
+            if key not in inproc:
+                continue
             v = inproc[key]
+            met = max(v / VERIFY_TARGET, v / bare / VERIFY_RATIO_TARGET)
             say(
                 f"  {label:<40}{v:>12,.0f}/s  {v / bare:5.2f}x bare  "
-                f"{verdict(v, VERIFY_TARGET)} >= {VERIFY_TARGET:,}/s"
+                f"{verdict(met, 1.0)} >= {VERIFY_TARGET:,}/s or {VERIFY_RATIO_TARGET}x"
             )
         say("  cost per key, ns (best of 3 passes):")
         for name, ns in inproc["breakdown_ns"].items():
@@ -120,6 +167,9 @@ def report(summary: dict[str, Any], opts: Options) -> None:
             "    bare read + msg.metadata + list.append",
             cold["bare_read_keep_in_list_events_per_s"],
         )
+        snap = cold.get("snapshot")
+        if snap:
+            report_snapshot(cold, snap)
         f = cold["fold"]
         say(f"  in-process fold, fresh Registry, {f['events']:,} events held in memory:")
         rate("    apply(seq, orjson.loads(data)), as the Follower", f["loads_plus_apply_per_s"])
@@ -131,6 +181,12 @@ def report(summary: dict[str, Any], opts: Options) -> None:
             rate(
                 "      the rest (each apply evicts from _recent)",
                 f["loads_plus_apply_after_window_per_s"],
+            )
+        if "absorb_gc_off_per_s" in f:
+            rate(
+                "    absorb(), the Follower's path, collector off",
+                f["absorb_gc_off_per_s"],
+                f"  ({f['absorb_gc_off_ns']:,.0f} ns/event)",
             )
         rate("    orjson.loads alone", f["json_loads_per_s"])
         rate(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 import zlib
 
@@ -13,7 +12,9 @@ BODY_LEN = 32  # 32 base-36 characters carry log2(36) * 32 = 165 random bits
 CHECK_LEN = 7  # CRC32 needs 7 base-36 digits (36**7 > 2**32)
 KEY_LEN = len(PREFIX) + BODY_LEN + CHECK_LEN
 KEY_PATTERN = rf"klk_[0-9a-z]{{{BODY_LEN + CHECK_LEN}}}"  # also what secret scanners look for
-_shape = re.compile(KEY_PATTERN).fullmatch
+_PREFIX_BYTES = PREFIX.encode()
+_HEAD_LEN = KEY_LEN - CHECK_LEN
+_crc32 = zlib.crc32
 
 
 def _base36(value: int, width: int) -> str:
@@ -32,10 +33,24 @@ def generate() -> str:
 
 def is_well_formed(key: str) -> bool:
     """Shape and checksum only: rejects typos and junk before any lookup."""
-    # the regex first: int(..., 36) alone would accept upper case, "_" and non-ASCII digits
-    if _shape(key) is None:
-        return False
-    return int(key[-CHECK_LEN:], 36) == zlib.crc32(key[:-CHECK_LEN].encode())
+    # isascii before encode: a lone surrogate (a JSON escape can make one) cannot be encoded
+    return len(key) == KEY_LEN and key.isascii() and is_well_formed_ascii(key.encode())
+
+
+def is_well_formed_ascii(raw: bytes) -> bool:
+    """is_well_formed for a key's bytes: exactly KEY_PATTERN plus the checksum, no regex.
+
+    bytes.islower and bytes.isalnum look at ASCII only, so no other digit or letter passes;
+    both are checked before int(..., 36), which would also take upper case, "_", "+" and
+    surrounding spaces.
+    """
+    return (
+        len(raw) == KEY_LEN
+        and raw.startswith(_PREFIX_BYTES)
+        and raw.islower()  # no upper case letter anywhere (the prefix has a lower case one)
+        and raw[len(_PREFIX_BYTES) :].isalnum()  # [0-9A-Za-z] after the prefix, nothing else
+        and int(raw[_HEAD_LEN:], 36) == _crc32(raw[:_HEAD_LEN])
+    )
 
 
 def fingerprint(key: str) -> str:

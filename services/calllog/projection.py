@@ -10,8 +10,9 @@ from sqlalchemy import select
 
 from contracts import strictjson
 from contracts.calllog import PROJECTION_DURABLE
+from services.calllog import partitions
 from services.calllog.domain import REASONS, Reason, Refusal, call_row
-from services.calllog.store import calls, tracking
+from services.calllog.store import CALL_KEY, calls, tracking
 from services.common import tracking as tracking_row
 from services.common.sql import insert_ignore, upsert
 
@@ -42,12 +43,12 @@ def _parsed(data: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _row(stream_seq: int, subject: str, data: bytes, partitions: int | None) -> dict[str, Any]:
+def _row(stream_seq: int, subject: str, data: bytes, count: int | None) -> dict[str, Any]:
     try:
         raw = _parsed(data)
     except strictjson.DuplicateKey as exc:
         raise Refusal("duplicate_key", str(exc)) from None
-    return call_row(stream_seq, subject, raw, partitions)
+    return call_row(stream_seq, subject, raw, count)
 
 
 def _refused(stream_seq: int, subject: str, refusal: Refusal) -> None:
@@ -73,14 +74,14 @@ async def project(
     engine: AsyncEngine,
     batch: list[tuple[int, Record]],
     name: str = PROJECTION_DURABLE,
-    partitions: int | None = None,
+    partition_count: int | None = None,
 ) -> int:
     """Apply a batch, its refusal counts and the tracking row `name` in one transaction;
     returns rows offered. A refused record is logged, counted and skipped: it never stalls
     the consumer, and is never stored as a call.
 
-    name: the durable the batch came from (one tracking row per partition); partitions: the
-    stream's partition count (None: subjects from before partitions, call_row)."""
+    name: the durable the batch came from (one tracking row per CALLS partition);
+    partition_count: CALLS's (None: subjects from before partitions, call_row)."""
     async with engine.begin() as conn:
         # locked: two owners of one partition for a moment apply its batches one at a time
         last = await tracking_row.claim(conn, tracking, name)
@@ -90,13 +91,14 @@ async def project(
             if stream_seq <= last:
                 continue
             try:
-                row = _row(stream_seq, subject, data, partitions)
+                row = _row(stream_seq, subject, data, partition_count)
             except Refusal as refusal:
                 _refused(stream_seq, subject, refusal)
                 refused[refusal.reason] = refused.get(refusal.reason, 0) + 1
                 continue
             rows.setdefault(row["call_id"], row)
         if rows:
+            await partitions.cover(conn, rows.values())  # PostgreSQL: a partition per day
             # a call id seen before (a gateway's retry past the duplicate window) is kept once
             sql, order = _insert_sql(conn)
             await conn.exec_driver_sql(sql, list(map(order, rows.values())))
@@ -129,7 +131,8 @@ def _insert_sql(conn: AsyncConnection) -> tuple[str, itemgetter[str]]:
     executemany: SQLAlchemy's per-row parameter handling cost as much as the insert."""
     found = _SQL.get(conn.dialect.name)
     if found is None:
-        compiled = insert_ignore(conn, calls, ["call_id"]).compile(dialect=conn.dialect)
+        key = CALL_KEY[conn.dialect.name]
+        compiled = insert_ignore(conn, calls, key).compile(dialect=conn.dialect)
         found = _SQL[conn.dialect.name] = (str(compiled), itemgetter(*compiled.positiontup or ()))
     return found
 

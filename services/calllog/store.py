@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from sqlalchemy import (
@@ -15,7 +16,8 @@ from sqlalchemy import (
     Table,
 )
 
-from contracts.calllog import MAX_PATH, MAX_USER_AGENT
+from contracts.calllog import MAX_PATH, MAX_USER_AGENT, RETENTION_SECONDS
+from services.calllog import partitions
 from services.calllog.migrations import MIGRATIONS
 from services.common.migrate import upgrade_to_head
 
@@ -47,6 +49,15 @@ calls = Table(
     Index("calllog_ts", "ts_us"),  # retention deletes the oldest rows first
 )
 
+# The call's unique key. PostgreSQL partitions the table by day on ts_us (migration 0002,
+# partitions.py), and a partitioned table's unique keys must hold the partition key. The
+# same call id always comes with the same ts: a gateway builds a record once and retries
+# those bytes, and JetStream drops a copy within the 2-minute duplicate window by its
+# Nats-Msg-Id. A producer re-dating a call id later gets a second row on PostgreSQL (the
+# first only on SQLite): no more than inventing a new call id would give it.
+CALL_KEY = {"postgresql": ["call_id", "ts_us"], "sqlite": ["call_id"]}
+calls.info["postgresql_primary_key"] = CALL_KEY["postgresql"]
+
 tracking = Table(
     "calllog_tracking",
     metadata,
@@ -56,5 +67,7 @@ tracking = Table(
 
 
 async def create_schema(engine: AsyncEngine) -> None:
-    """Create or upgrade the tables with the service's Alembic history (migrations/)."""
+    """Create or upgrade the tables with the service's Alembic history (migrations/); on
+    PostgreSQL, make the day partitions of the window and the days ahead (partitions.py)."""
     await upgrade_to_head(engine, MIGRATIONS)
+    await partitions.prepare(engine, datetime.now(UTC), RETENTION_SECONDS)

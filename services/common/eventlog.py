@@ -9,7 +9,7 @@ append, because the next append simply expects the foreign message's sequence.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import orjson
 from nats.js.errors import BadRequestError, NotFoundError
@@ -29,6 +29,7 @@ log = logging.getLogger("keyledger.eventlog")
 WRONG_LAST_SEQUENCE = frozenset({10071, 10164})
 _REPORTED_MAX = 10_000
 _reported: set[tuple[str, int]] = set()
+_loads = orjson.loads
 
 
 class Conflict(Exception):
@@ -103,15 +104,15 @@ class EventLog:
 def envelope(stream: str, stored: Stored, reader: str) -> dict[str, Any] | None:
     """The event a stored message holds; None, reported once, when it is a foreign message."""
     try:
-        raw = orjson.loads(stored.data)
+        raw: dict[str, Any] = _loads(stored.data)  # any JSON until envelope_problem says
     except orjson.JSONDecodeError:
         why: str | None = "not JSON"
     else:
         why = envelope_problem(raw, stored.subject)
-    if why is not None:
-        skipped(stream, stored.stream_seq, stored.subject, why, reader)
-        return None
-    return cast("dict[str, Any]", raw)
+    if why is None:
+        return raw
+    skipped(stream, stored.stream_seq, stored.subject, why, reader)
+    return None
 
 
 def skipped(stream: str, stream_seq: int, subject: str, why: str, reader: str) -> None:

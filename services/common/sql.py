@@ -46,6 +46,17 @@ def upsert(conn: AsyncConnection, table: Table, keys: list[str], values: dict[st
     return stmt.on_conflict_do_update(index_elements=keys, set_=values)
 
 
+def upsert_newer(conn: AsyncConnection, table: Table, order: str) -> Any:
+    """Insert rows; on a key clash the stored row is replaced only by a newer one (greater
+    `order`), so writers that are behind never move a row back."""
+    stmt = _insert(conn, table)
+    keys = [column.name for column in table.primary_key]
+    values = {c.name: stmt.excluded[c.name] for c in table.columns if not c.primary_key}
+    return stmt.on_conflict_do_update(
+        index_elements=keys, set_=values, where=table.c[order] < stmt.excluded[order]
+    )
+
+
 def make_engine(url: str) -> AsyncEngine:
     """One engine per process; SQLite gets a busy timeout so replicas wait instead of failing."""
     if url.startswith("sqlite"):

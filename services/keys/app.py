@@ -35,6 +35,7 @@ from services.keys.handlers import Deps, Events, Secrets, handle
 from services.keys.registry import Registry
 from services.keys.runtime import Runtime
 from services.keys.settings import KeysSettings
+from services.keys.snapshot import Policy
 from services.keys.store import create_schema
 from services.keys.vault import Vault, load_master_key
 from services.keys.via import via_of
@@ -98,6 +99,9 @@ def create_app(settings: KeysSettings | None = None, deps: Overrides | None = No
         events=events if isinstance(events, EventStore) else None,
         clock=clock,
         checkpoints=checkpoints,
+        snapshots=Policy(settings.snapshot_every_seconds, settings.snapshot_every_events)
+        if settings.snapshot
+        else None,
     )
 
     @app.on_startup

@@ -4,64 +4,22 @@ from the KEYS stream."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Final
 
 from pydantic import TypeAdapter
 
-from contracts import keyformat
-from contracts.keys import AccountEvent, KeyDeactivated, KeyGenerated, KeyRotated, KeyViewed
+from contracts.keyformat import KEY_LEN, is_well_formed_ascii
+from contracts.keys import AccountEvent, KeyDeactivated, KeyGenerated, KeyRotated
+from services.keys import fastfold
 from services.keys.domain import AccountState, evolve
+from services.keys.entries import Applied as Applied
+from services.keys.entries import IndexEntry as IndexEntry
 
 _events: TypeAdapter[AccountEvent] = TypeAdapter(AccountEvent)
+_sha256 = hashlib.sha256
 RECENT_COMMANDS = 100_000
-
-
-@dataclass(slots=True)
-class IndexEntry:
-    """What verification knows of one key: never the key itself, only its sha-256."""
-
-    digest: bytes
-    account_id: str
-    key_id: str
-    status: str  # active | grace | deactivated
-    grace_until: datetime | None = None
-    valid_reply: bytes | None = None  # keys.verify's answer, encoded once: it never changes
-
-
-@dataclass(frozen=True, slots=True)
-class Applied:
-    """A command that already took effect, so a retry can be answered without a second event."""
-
-    event_type: str
-    key_id: str | None
-    occurred_at: datetime
-    previous_key_id: str | None = None
-    grace_until: datetime | None = None
-    actor: str = ""
-    digest: str | None = None  # the request the command id is bound to; None: an older event
-
-    @staticmethod
-    def of(
-        event: AccountEvent, occurred_at: datetime, actor: str = "", digest: str | None = None
-    ) -> Applied:
-        match event:
-            case KeyRotated():
-                return Applied(
-                    event.kind,
-                    event.new_key_id,
-                    occurred_at,
-                    event.old_key_id,
-                    event.grace_until,
-                    actor,
-                    digest,
-                )
-            case KeyGenerated() | KeyViewed() | KeyDeactivated():
-                return Applied(event.kind, event.key_id, occurred_at, actor=actor, digest=digest)
-        return Applied(event.kind, None, occurred_at, actor=actor, digest=digest)
 
 
 class Registry:
@@ -79,6 +37,10 @@ class Registry:
         self._admin_of: dict[str, set[str]] = {}
         # OrderedDict: evicting the oldest from a plain dict walks its deleted slots (O(n))
         self._recent: OrderedDict[tuple[str, str], Applied] = OrderedDict()
+        # digests of indexed keys that passed the format check once: a key whose sha-256
+        # matches one of them is that key, so its shape and checksum need no second look
+        # (verification itself rests on sha-256 having no collisions)
+        self._well_formed: set[bytes] = set()
 
     def state(self, account_id: str) -> AccountState:
         return self.accounts.get(account_id) or AccountState(account_id=account_id)
@@ -87,10 +49,24 @@ class Registry:
         return self._recent.get((account_id, command_id))
 
     def apply(self, stream_seq: int, raw: dict[str, Any]) -> bool:
-        """Fold one stored event (its parsed JSON); False when it was seen already."""
+        """Fold one stored event (its parsed JSON); False when it was seen already.
+
+        Events of the usual shape take fastfold's path; anything else is validated by
+        pydantic here, and either way the registry ends up the same (tests compare them).
+        """
         account_id = raw["stream_id"]
         if stream_seq <= self.subject_seq.get(account_id, 0):
             return False
+        return self.fold(stream_seq, account_id, raw)
+
+    def fold(self, stream_seq: int, account_id: str, raw: dict[str, Any]) -> bool:
+        """apply() once the caller has read `account_id` and checked the position."""
+        return fastfold.fold(self, stream_seq, account_id, raw) or self.apply_validated(
+            stream_seq, account_id, raw
+        )
+
+    def apply_validated(self, stream_seq: int, account_id: str, raw: dict[str, Any]) -> bool:
+        """apply() through the contract's validation: the reference the fast path matches."""
         event = _events.validate_python(raw["payload"])
         occurred_at = datetime.fromisoformat(raw["occurred_at"])
         before = self.state(account_id)
@@ -105,7 +81,8 @@ class Registry:
         self.subject_seq[account_id] = stream_seq
         self.last_seq = max(self.last_seq, stream_seq)
         if stream_seq > self.remember_after:
-            done = Applied.of(event, occurred_at, raw["actor"], raw.get("request_digest"))
+            digest = raw.get("request_digest")
+            done = Applied.of(event, occurred_at, raw["actor"], digest, stream_seq)
             self._remember(account_id, raw["causation_id"], done)
         self._index_event(account_id, event)
         if after.admins is not before.admins:  # evolve keeps the same set when none changed
@@ -134,21 +111,53 @@ class Registry:
         return True
 
     def verify(self, key: str, now: datetime) -> tuple[str | None, IndexEntry | None]:
-        """(reason, entry): reason None means valid. Malformed keys never reach the index."""
-        if not keyformat.is_well_formed(key):
-            return "malformed", None
-        return self.lookup(hashlib.sha256(key.encode()).digest(), now)
+        """(reason, entry): reason None means valid. A malformed key matches no entry."""
+        # isascii before encode: a lone surrogate (a JSON escape can make one) cannot be encoded
+        if len(key) != KEY_LEN or not key.isascii():
+            return _MALFORMED
+        raw = key.encode()
+        # verify_ascii's body again: the gateways' hot path, one call less
+        digest = _sha256(raw).digest()
+        entry = self._index.get(digest)
+        if entry is None or digest not in self._well_formed:
+            return self._checked(raw, entry, now)
+        if entry.status == "active":
+            return None, entry
+        return _inactive(entry, now)
+
+    def verify_ascii(self, raw: bytes, now: datetime) -> tuple[str | None, IndexEntry | None]:
+        """verify() for a key's bytes, as a request body holds them."""
+        digest = _sha256(raw).digest()
+        entry = self._index.get(digest)
+        if entry is None or digest not in self._well_formed:
+            return self._checked(raw, entry, now)
+        if entry.status == "active":
+            return None, entry
+        return _inactive(entry, now)
+
+    def _checked(
+        self, raw: bytes, entry: IndexEntry | None, now: datetime
+    ) -> tuple[str | None, IndexEntry | None]:
+        """The format check, for a key not known to have passed it: its first time, or junk."""
+        if not is_well_formed_ascii(raw):
+            return _MALFORMED
+        if entry is None:
+            return _UNKNOWN
+        # a key whose sha-256 matches this entry's is this very key: check it once
+        self._well_formed.add(entry.digest)
+        if entry.status == "active":
+            return None, entry
+        return _inactive(entry, now)
 
     def lookup(self, digest: bytes, now: datetime) -> tuple[str | None, IndexEntry | None]:
         """Verify by sha-256 alone: what a client sends so the key itself stays off the wire."""
+        # no constant-time compare: the dict lookup has compared the digests already
         entry = self._index.get(digest)
-        if entry is None or not hmac.compare_digest(entry.digest, digest):
-            return "unknown", None
+        if entry is None:
+            return _UNKNOWN
         if entry.status == "active":
             return None, entry
-        if entry.status == "grace" and entry.grace_until is not None:
-            return (None if now < entry.grace_until else "expired"), entry
-        return "deactivated", entry
+        return _inactive(entry, now)
 
     def _index_event(self, account_id: str, event: AccountEvent) -> None:
         match event:
@@ -158,10 +167,13 @@ class Registry:
                 self._retire(account_id, old, grace_until=until)
                 self._add(account_id, new, fp)
             case KeyDeactivated(key_id=key_id):
-                self._retire(account_id, key_id, grace_until=None)
-                # deactivation is an emergency brake: it also ends every grace period
-                for entry in self._grace.pop(account_id, []):
-                    entry.status = "deactivated"
+                self._deactivate(account_id, key_id)
+
+    def _deactivate(self, account_id: str, key_id: str) -> None:
+        self._retire(account_id, key_id, grace_until=None)
+        # deactivation is an emergency brake: it also ends every grace period
+        for entry in self._grace.pop(account_id, []):
+            entry.status = "deactivated"
 
     def _index_admins(self, account_id: str, before: frozenset[str], after: frozenset[str]) -> None:
         # from the states' difference, not the events: whatever evolve decides, this follows
@@ -193,3 +205,13 @@ class Registry:
         self._recent[(account_id, command_id)] = done
         if len(self._recent) > RECENT_COMMANDS:
             self._recent.popitem(last=False)
+
+
+_MALFORMED: Final = ("malformed", None)
+_UNKNOWN: Final = ("unknown", None)
+
+
+def _inactive(entry: IndexEntry, now: datetime) -> tuple[str | None, IndexEntry | None]:
+    if entry.status == "grace" and entry.grace_until is not None:
+        return (None if now < entry.grace_until else "expired"), entry
+    return "deactivated", entry

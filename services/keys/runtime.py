@@ -12,20 +12,23 @@ from services.common.checkpoints import Snapshot
 from services.common.responder import BareResponder
 from services.common.runtime import ServiceRuntime
 from services.common.streams import ensure_stream
-from services.keys import projection
+from services.keys import projection, snapshot_load
 from services.keys.follower import Follower
+from services.keys.snapshot import SnapshotWriter
 from services.keys.verify import verify_handle
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from datetime import datetime
 
+    from nats.js import JetStreamContext
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from contracts.connection import Options
     from services.common.checkpoints import CheckpointPublisher
     from services.keys.eventstore import EventStore
     from services.keys.registry import Registry
+    from services.keys.snapshot import Policy
 
 log = logging.getLogger("keyledger.keys")
 
@@ -50,6 +53,7 @@ class Runtime(ServiceRuntime):
         events: EventStore | None,
         clock: Callable[[], datetime],
         checkpoints: CheckpointPublisher | None = None,
+        snapshots: Policy | None = None,
     ) -> None:
         super().__init__(
             nats_url=nats_url, nats_options=nats_options, replicas=replicas, engine=engine
@@ -57,6 +61,8 @@ class Runtime(ServiceRuntime):
         self._registry, self._events, self._clock = registry, events, clock
         self._follower: Follower | None = None
         self._checkpoints = checkpoints
+        self._snapshots = snapshots  # None: neither load nor write a registry snapshot
+        self._writer: SnapshotWriter | None = None
 
     async def start(self) -> None:
         js = await self._connect(KEYS_STREAM)
@@ -64,18 +70,33 @@ class Runtime(ServiceRuntime):
         await ensure_stream(js, CHECKPOINTS_STREAM, self._replicas)
         if self._events is not None:  # None: the commands append to a store of their own
             self._events.bind(js)
-        self._follower = Follower(js, self._registry)
+        follower = self._follower = Follower(js, self._registry)
+        writer = None
+        if self._snapshots is not None:
+            writer = SnapshotWriter(
+                self._engine, self._registry, lambda: follower.position, self._snapshots
+            )
         # replay allocates millions of long-lived objects: collecting while they pile up only
         # burns time, and freezing them afterwards keeps later collections short
         gc.disable()
         try:
-            await self._follower.start()
-            await self._follower.caught_up()
+            start = await self._restore(js, writer) if writer else 0
+            await follower.start(from_seq=start + 1)
+            await follower.caught_up()
+            verify = verify_handle(self._registry, self._clock)
+            await BareResponder(self.connection, VERIFY_SUBJECT, SERVICE_QUEUE, verify).start()
+            if start:  # verification needs none of them; commands start after this
+                remember_after = self._registry.remember_after
+                rows = await snapshot_load.read_commands(
+                    self._engine, remember_after=remember_after
+                )
+                snapshot_load.restore_commands(self._registry, rows)
         finally:
             gc.enable()
             gc.freeze()
-        verify = verify_handle(self._registry, self._clock)
-        await BareResponder(self.connection, VERIFY_SUBJECT, SERVICE_QUEUE, verify).start()
+        if writer is not None:
+            writer.start()
+            self._writer = writer
         self._projector = self._new_projector(
             js,
             stream=KEYS_STREAM.name,
@@ -94,6 +115,45 @@ class Runtime(ServiceRuntime):
             len(self._registry.accounts),
             self._follower.position,
         )
+
+    async def _restore(self, js: JetStreamContext, writer: SnapshotWriter) -> int:
+        """Load the registry snapshot if it is usable; the KEYS position it covers (0: none)."""
+        last = (await js.stream_info(KEYS_STREAM.name)).state.last_seq
+        stored = await snapshot_load.read(self._engine)
+        if stored is None:
+            return 0
+        if stored.position > last:
+            # KEYS was reset or restored from an older backup: the snapshot is of another
+            # history, so it goes, and the writer starts a new one after the replay
+            log.warning(
+                "keys: registry snapshot at stream sequence %d is ahead of KEYS (last %d); "
+                "replaying KEYS from the start",
+                stored.position,
+                last,
+            )
+            await snapshot_load.clear(self._engine)
+            return 0
+        try:
+            snapshot_load.restore(self._registry, stored)
+        except (ValueError, TypeError):
+            log.exception("keys: registry snapshot unreadable; replaying KEYS from the start")
+            await snapshot_load.clear(self._engine)  # the writer starts anew after the replay
+            return 0
+        writer.loaded(stored.generation, stored.position)
+        log.info(
+            "keys: registry snapshot loaded: %d account subjects up to stream sequence %d",
+            len(stored.accounts),
+            stored.position,
+        )
+        return stored.position
+
+    async def stop(self) -> None:
+        # the last snapshot write goes first: stopping the projector cancels it, and on
+        # SQLite a transaction it had open can hold the write lock until that is collected
+        if self._writer is not None:
+            await self._writer.stop()
+            self._writer = None
+        await super().stop()
 
     async def _stop_parts(self) -> None:
         if self._checkpoints is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 
 from services.common.settings import CheckpointSettings, ServiceSettings
 
@@ -14,3 +14,7 @@ class KeysSettings(ServiceSettings, CheckpointSettings):
     master_key: SecretStr | None = None
     master_key_file: Path | None = None
     command_workers: int = 16
+    # the registry snapshot (services/keys/snapshot.py): a start reads only KEYS after it
+    snapshot: bool = True
+    snapshot_every_seconds: float = Field(default=5.0, gt=0)
+    snapshot_every_events: int = Field(default=10_000, ge=1)

@@ -25,11 +25,15 @@ SPECS = migration_specs()
 Shape = dict[str, dict[str, Any]]
 
 
-def metadata_shape(metadata: MetaData) -> Shape:
+def metadata_shape(metadata: MetaData, dialect: str = "sqlite") -> Shape:
+    """A table may name another primary key on a dialect (info "<dialect>_primary_key"):
+    calllog_calls, partitioned on PostgreSQL, holds ts_us in it there."""
     return {
         table.name: {
             "columns": [(c.name, c.nullable) for c in table.columns],
-            "primary_key": [c.name for c in table.primary_key.columns],
+            "primary_key": table.info.get(
+                f"{dialect}_primary_key", [c.name for c in table.primary_key.columns]
+            ),
             "indexes": sorted(
                 (str(i.name), tuple(c.name for c in i.columns), bool(i.unique))
                 for i in table.indexes

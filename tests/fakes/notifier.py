@@ -17,17 +17,19 @@ from services.notifier.reminders.mailer import DeliveryError, Send
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from datetime import datetime
-    from email.message import Message
+
+    from services.notifier.reminders.mime import Mail
 
 
 @dataclass
 class RecordingTransport:
     """The mailer's Transport: keeps every message sent; `fail(n)` refuses the next n."""
 
-    sent: list[Message] = field(default_factory=list)
+    sent: list[Mail] = field(default_factory=list)
     sessions: int = 0
     failures_left: int = 0
     failure: DeliveryError = field(default_factory=lambda: DeliveryError("451 try again later"))
+    keep_open: bool = True
 
     def fail(self, times: int, error: DeliveryError | None = None) -> None:
         self.failures_left = times
@@ -41,17 +43,17 @@ class RecordingTransport:
     async def session(self) -> AsyncIterator[Send]:
         self.sessions += 1
 
-        async def send(message: Message) -> None:
+        async def send(mail: Mail) -> None:
             if self.failures_left > 0:
                 self.failures_left -= 1
                 raise self.failure
-            self.sent.append(message)
+            self.sent.append(mail)
 
         yield send
 
     @property
     def recipients(self) -> list[str]:
-        return [str(message["To"]) for message in self.sent]
+        return [mail.recipient for mail in self.sent]
 
 
 @dataclass

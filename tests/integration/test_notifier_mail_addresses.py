@@ -85,3 +85,23 @@ async def test_a_server_without_smtputf8_fails_a_non_ascii_address_for_good() ->
         assert sink.messages == []
     finally:
         sink.stop()
+
+
+async def test_a_server_without_8bitmime_gets_the_same_mail_in_base64() -> None:
+    key = ActiveKey("acme", "key_1", "klk_…x7q2", datetime(2025, 1, 31, tzinfo=UTC), "al", "e")
+    [reminder] = plan(key, 5, [Person("al", "al@x.io", admin=True)])[:1]
+    mail = email(reminder, sender="keyledger <kl@x.io>", now=datetime.now(UTC))
+    sink = SmtpSink(eight_bit=False).start()
+    try:
+        async with transport(sink).session() as send:
+            await send(mail)
+        [raw] = sink.raw
+        assert raw.isascii()
+        assert b"Content-Transfer-Encoding: base64" in raw
+        [received] = sink.messages
+        text = received.get_body(("plain",))
+        assert text is not None
+        assert "klk_…x7q2" in text.get_content()
+        assert sink.envelopes == [("kl@x.io", ["al@x.io"])]
+    finally:
+        sink.stop()

@@ -6,18 +6,19 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, tuple_, update
 
 from services.notifier.domain import Channel, Reminder
 from services.notifier.store import keys, reminders
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from datetime import datetime
 
     from sqlalchemy.ext.asyncio import AsyncConnection
 
 CLAIMED, DELIVERED, FAILED, CANCELLED = "claimed", "delivered", "failed", "cancelled"
+LEASE_TRIES = 5  # lost races before a lease gives up (it then finds nothing this sweep)
 
 
 def new_token() -> str:
@@ -32,16 +33,50 @@ async def count_waiting(conn: AsyncConnection) -> int:
     return int(found or 0)
 
 
-def _leasable(token: str, now: datetime) -> Any:
+def _leasable() -> Any:
+    """Deliverable and not leased by anyone else, at :now, for :token."""
+    now = bindparam("now", type_=reminders.c.lease_until.type)
     return and_(
         reminders.c.state == CLAIMED,
         reminders.c.next_attempt_at <= now,
         or_(
-            reminders.c.lease_owner == token,
+            reminders.c.lease_owner == bindparam("token"),
             reminders.c.lease_until.is_(None),
             reminders.c.lease_until < now,
         ),
     )
+
+
+# built once, with bound parameters: a statement made per call, with IN lists of literals,
+# costs SQLAlchemy more CPU (coercing each element) than the database spends running it
+_FREE = (
+    select(reminders.c.reminder_id)
+    .where(
+        _leasable(),
+        reminders.c.channel == bindparam("channel"),
+        reminders.c.reminder_id.not_in(bindparam("held", expanding=True)),
+    )
+    .order_by(reminders.c.next_attempt_at)
+    .limit(bindparam("limit"))
+)
+# re-checked in the UPDATE itself: a replica that leased a row meanwhile keeps it
+_TAKE = (
+    update(reminders)
+    .where(reminders.c.reminder_id.in_(bindparam("ids", expanding=True)), _leasable())
+    .values(
+        lease_owner=bindparam("token"),
+        lease_until=bindparam("until", type_=reminders.c.lease_until.type),
+    )
+)
+_TAKEN = (
+    select(reminders, keys.c.key_id.label("active_key_id"))
+    .outerjoin(keys, keys.c.account_id == reminders.c.account_id)
+    .where(
+        reminders.c.reminder_id.in_(bindparam("ids", expanding=True)),
+        reminders.c.lease_owner == bindparam("token"),
+        reminders.c.state == CLAIMED,
+    )
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,33 +93,24 @@ async def lease(
     now: datetime,
     until: datetime,
     limit: int,
+    *,
+    held: Collection[str] = (),
 ) -> list[Leased]:
-    """Take up to `limit` deliverable claims of one channel for this sweep's token."""
-    ids = list(
-        await conn.scalars(
-            select(reminders.c.reminder_id)
-            .where(_leasable(token, now), reminders.c.channel == channel)
-            .order_by(reminders.c.next_attempt_at)
-            .limit(limit)
-        )
-    )
-    if not ids:
+    """Take up to `limit` deliverable claims of one channel for this sweep's token, none of
+    `held` (claims the token leases already and is still working on)."""
+    params: dict[str, Any] = {"token": token, "now": now, "until": until, "channel": channel}
+    params |= {"held": list(held), "limit": limit}
+    for _ in range(LEASE_TRIES):
+        params["ids"] = list(await conn.scalars(_FREE, params))
+        if not params["ids"]:
+            return []
+        if (await conn.execute(_TAKE, params)).rowcount:
+            break
+        # on PostgreSQL another sender leased these between our SELECT and UPDATE (which
+        # waited for its commit): the next SELECT sees that and finds the claims still free
+    else:
         return []
-    # re-checked in the UPDATE itself: a replica that leased a row meanwhile keeps it
-    await conn.execute(
-        update(reminders)
-        .where(reminders.c.reminder_id.in_(ids), _leasable(token, now))
-        .values(lease_owner=token, lease_until=until)
-    )
-    rows = await conn.execute(
-        select(reminders, keys.c.key_id.label("active_key_id"))
-        .outerjoin(keys, keys.c.account_id == reminders.c.account_id)
-        .where(
-            reminders.c.reminder_id.in_(ids),
-            reminders.c.lease_owner == token,
-            reminders.c.state == CLAIMED,
-        )
-    )
+    rows = await conn.execute(_TAKEN, params)
     return [Leased(to_reminder(r), r.active_key_id == r.key_id, r.attempts) for r in rows]
 
 
@@ -130,6 +156,34 @@ async def finish(
     return result.rowcount
 
 
+# built once: a statement made per call with its IN list of literals costs SQLAlchemy more
+# CPU (coercing each element) than the database spends running it
+_DELIVERED = (
+    update(reminders)
+    .where(
+        tuple_(reminders.c.lease_owner, reminders.c.reminder_id).in_(
+            bindparam("leases", expanding=True)
+        ),
+        reminders.c.state == CLAIMED,
+    )
+    .values(
+        state=DELIVERED,
+        lease_owner=None,
+        lease_until=None,
+        delivered_at=bindparam("at", type_=reminders.c.delivered_at.type),
+        attempts=reminders.c.attempts + 1,
+        last_error=None,
+    )
+)
+
+
+async def delivered(conn: AsyncConnection, leases: Sequence[tuple[str, str]], now: datetime) -> int:
+    """`finish(..., DELIVERED, ...)` for (lease owner, reminder id) pairs of several owners
+    in one statement; returns how many of those leases it closed."""
+    result = await conn.execute(_DELIVERED, {"leases": list(leases), "at": now})
+    return result.rowcount
+
+
 async def failed_attempt(
     conn: AsyncConnection,
     token: str,
@@ -147,6 +201,14 @@ async def failed_attempt(
     }
     values |= {"state": FAILED} if retry_at is None else {"next_attempt_at": retry_at}
     await conn.execute(update(reminders).where(_mine(token, [reminder_id])).values(**values))
+
+
+async def cancel_gone(conn: AsyncConnection, token: str, batch: list[Leased], now: datetime) -> int:
+    """Cancel the leased claims whose key was rotated or deactivated since: pointless now."""
+    gone = [item.reminder.reminder_id for item in batch if not item.key_active]
+    if not gone:
+        return 0
+    return await finish(conn, token, gone, CANCELLED, now)
 
 
 async def release(conn: AsyncConnection, token: str) -> None:

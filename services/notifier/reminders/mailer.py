@@ -4,37 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import mailbox
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from email.generator import BytesGenerator
-from email.message import EmailMessage, Message
-from io import BytesIO
 from typing import TYPE_CHECKING, Protocol
 
 import aiosmtplib
 
-if TYPE_CHECKING:
-    from pathlib import Path
+from services.notifier.reminders.errors import DeliveryError
+from services.notifier.reminders.mbox import MboxTransport
 
+if TYPE_CHECKING:
+    from services.notifier.reminders.mime import Mail
     from services.notifier.settings import NotifierSettings
 
-Send = Callable[[Message], Awaitable[None]]
-LOCK_ATTEMPTS = 200
-
-
-class DeliveryError(Exception):
-    """A message was not accepted. `permanent`: retrying cannot help (a 5xx for this message);
-    `broken`: the session is unusable, so the rest of the batch waits for the next sweep."""
-
-    def __init__(self, reason: str, *, permanent: bool = False, broken: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason[:500]
-        self.permanent = permanent
-        self.broken = broken
+Send = Callable[["Mail"], Awaitable[None]]
+__all__ = ["DeliveryError", "MboxTransport", "Send", "SmtpTransport", "Transport", "classify"]
 
 
 class Transport(Protocol):
+    # False: a session is opened per delivery chunk (an mbox lock held for a whole sweep
+    # would starve another replica's writer); True: one session per sender for the sweep
+    keep_open: bool
+
     def session(self) -> contextlib.AbstractAsyncContextManager[Send]: ...
 
     def describe(self) -> str: ...
@@ -62,7 +52,10 @@ def classify(exc: BaseException) -> DeliveryError:
 
 
 class SmtpTransport:
-    """One connection per delivery batch; every step bounded by the timeout."""
+    """One connection per session, each step bounded by the timeout; the Deliverer keeps
+    one session per sender for a whole sweep."""
+
+    keep_open = True
 
     def __init__(
         self,
@@ -99,13 +92,10 @@ class SmtpTransport:
         except Exception as exc:
             raise classify(exc) from None
 
-        async def send(message: Message) -> None:
+        async def send(mail: Mail) -> None:
             try:
                 async with asyncio.timeout(self._timeout):
-                    if _utf8(message):
-                        await _send_utf8(smtp, message)
-                    else:
-                        await smtp.send_message(message)
+                    await _send(smtp, mail)
             except Exception as exc:
                 raise classify(exc) from None
 
@@ -118,77 +108,21 @@ class SmtpTransport:
             smtp.close()
 
 
-def _utf8(message: Message) -> bool:
-    # aiosmtplib flattens every message that is not an EmailMessage with compat32, which
-    # would turn a non-ASCII address into an encoded-word: such a message is sent here
-    return not isinstance(message, EmailMessage) and bool(getattr(message.policy, "utf8", False))
-
-
-async def _send_utf8(smtp: aiosmtplib.SMTP, message: Message) -> None:
-    """Send with SMTPUTF8 (which implies 8BITMIME), headers written as UTF-8 as built."""
+async def _send(smtp: aiosmtplib.SMTP, mail: Mail) -> None:
+    """One message in its own envelope; a non-ASCII address with SMTPUTF8 (which implies
+    8BITMIME), the rest as 8bit when the server takes it and base64 bodies when it does not."""
     if smtp.is_ehlo_or_helo_needed:
         await smtp.ehlo()
-    if not smtp.supports_extension("smtputf8"):
-        raise aiosmtplib.SMTPNotSupported(
-            "553 the address is non-ASCII and the SMTP server does not support SMTPUTF8"
-        )
-    buffer = BytesIO()
-    BytesGenerator(buffer, policy=message.policy).flatten(message)
-    await smtp.sendmail(
-        str(message["From"]),
-        [str(message["To"])],
-        buffer.getvalue(),
-        mail_options=["SMTPUTF8", "BODY=8BITMIME"],
-    )
-
-
-class MboxTransport:
-    """Appends to an mbox file (Python's mailbox), locked so replicas can share it."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-
-    def describe(self) -> str:
-        return f"mbox file {self.path}"
-
-    @contextlib.asynccontextmanager
-    async def session(self) -> AsyncIterator[Send]:
-        box = await asyncio.to_thread(self._open)
-
-        async def send(message: Message) -> None:
-            try:
-                await asyncio.to_thread(self._append, box, message)
-            except OSError as exc:
-                raise DeliveryError(f"cannot write {self.path}: {exc}", broken=True) from None
-
-        try:
-            yield send
-        finally:
-            await asyncio.to_thread(self._close, box)
-
-    def _open(self) -> mailbox.mbox:
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            box = mailbox.mbox(self.path)
-            for _ in range(LOCK_ATTEMPTS):
-                try:
-                    box.lock()
-                    return box
-                except mailbox.ExternalClashError:  # another replica is appending: wait
-                    time.sleep(0.05)
-        except (OSError, mailbox.Error) as exc:
-            raise DeliveryError(f"cannot open {self.path}: {exc}", broken=True) from None
-        raise DeliveryError(f"{self.path} stayed locked by another process", broken=True)
-
-    @staticmethod
-    def _append(box: mailbox.mbox, message: Message) -> None:
-        box.add(message)
-        box.flush()  # on disk before the delivery is recorded
-
-    @staticmethod
-    def _close(box: mailbox.mbox) -> None:
-        box.unlock()
-        box.close()
+    options, data = ["BODY=8BITMIME"], mail.data
+    if mail.utf8:
+        if not smtp.supports_extension("smtputf8"):
+            raise aiosmtplib.SMTPNotSupported(
+                "553 the address is non-ASCII and the SMTP server does not support SMTPUTF8"
+            )
+        options.insert(0, "SMTPUTF8")
+    elif not smtp.supports_extension("8bitmime"):
+        options, data = [], mail.seven_bit()
+    await smtp.sendmail(mail.sender, [mail.recipient], data, mail_options=options)
 
 
 def transport_for(settings: NotifierSettings) -> Transport:
