@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -230,3 +231,15 @@ async def until_position(db_url: str, seq: int) -> None:
         raise AssertionError("the single durable did not catch up")
     finally:
         await engine.dispose()
+
+
+async def test_health_names_the_partitions_this_replica_consumes(
+    nats_url: str, db_url: str, nc: nats.NATS
+) -> None:
+    async with replica(nats_url, db_url) as one:
+        await one.announce([])
+        last = await publish(nc, *traffic([new_account() for _ in range(4)], 40))
+        await caught_up(one, nc)
+        reply = json.loads((await nc.request("calls.query.health", b"{}", timeout=5)).data)
+        assert reply["result"]["partitions"] == owned(one) == list(range(PARTITIONS))
+    assert reply["result"]["stream_seq"] == last  # every record up to it is in the database
