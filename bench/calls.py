@@ -6,6 +6,9 @@
     executemany; asyncpg COPY, executemany shown too);
 (c) the calllog service (`faststream run`, its own process) ingesting the same N records
     from CALLS into an empty table, timed from its first applied batch to its last;
+(d) on PostgreSQL, the calllog service ingesting --scale-calls records with 1 replica and
+    with --replicas replicas (CALLS's partitions shared out), CPU per process beside it
+    (bench/calls_scale.py); --scale-only runs just this;
 then calls.query.list p50/p99 over NATS for one account with --rows rows in the table.
 Traffic goes to 127.0.0.1 only, to a nats-server of its own on a free port.
 """
@@ -27,14 +30,14 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 import nats
+from calls_scale import reset, row_count, scale_figures
 from calls_support import Server, percentile, pg_database, run_service, say
 from nats.js import api
-from sqlalchemy import select
 
-from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE, CallRecorded, recorded_subject
+from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
 from services.calllog.domain import call_row, to_us
 from services.calllog.settings import CallLogSettings
-from services.calllog.store import calls, create_schema, metadata, tracking
+from services.calllog.store import calls, create_schema, metadata
 from services.common.pull import BatchPull
 from services.common.sql import make_engine
 from services.common.streams import ensure_stream
@@ -44,7 +47,6 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from nats.aio.client import Client
-    from sqlalchemy.ext.asyncio import AsyncEngine
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = CallLogSettings().calls_ingest_batch  # rows per transaction, as the service runs
@@ -80,16 +82,8 @@ async def bare_nats(nc: Client, records: list[bytes]) -> dict[str, float]:
     """(a): publish with 1000 acks in flight; then pull-consume all, with nats-py's fetch()
     and with a callback-driven pull (services.common.pull, what the calllog service uses)."""
     js = nc.jetstream(timeout=30)
-    await ensure_stream(js, CALLS_STREAM)
     started = time.perf_counter()
-    for first in range(0, len(records), BATCH):
-        chunk = records[first : first + BATCH]
-        await asyncio.gather(
-            *(
-                js.publish(recorded_subject(json.loads(r)["account_id"]), r, headers=_msg_id(r))
-                for r in chunk
-            )
-        )
+    await publish_all(nc, records)
     published = time.perf_counter() - started
     rates = {"publish": len(records) / published}
     for how in ("fetch", "callback"):
@@ -113,6 +107,20 @@ async def bare_nats(nc: Client, records: list[bytes]) -> dict[str, float]:
         rates[f"consume_{how}"] = len(records) / (time.perf_counter() - started)
         await (sub.unsubscribe() if how == "fetch" else sub.stop())
     return rates
+
+
+async def publish_all(nc: Client, records: list[bytes]) -> None:
+    """As gateways do, with 1000 acks in flight (CALLS declared as the service declares it)."""
+    js = nc.jetstream(timeout=30)
+    await ensure_stream(js, CALLS_STREAM)
+    for first in range(0, len(records), BATCH):
+        chunk = records[first : first + BATCH]
+        await asyncio.gather(
+            *(
+                js.publish(recorded_subject(json.loads(r)["account_id"]), r, headers=_msg_id(r))
+                for r in chunk
+            )
+        )
 
 
 def _msg_id(record: bytes) -> dict[str, str]:
@@ -174,33 +182,26 @@ def service(nats_url: str, db_url: str, log: Path) -> subprocess.Popen[bytes]:
     return run_service("services.calllog.app:create_app", settings, log)
 
 
-async def position(engine: AsyncEngine) -> int:
-    try:
-        async with engine.connect() as conn:
-            return int(await conn.scalar(select(tracking.c.last_seq)) or 0)
-    except Exception:  # the service has not created its tables yet
-        return 0
-
-
 def _running(proc: subprocess.Popen[bytes], deadline: float, log: Path) -> None:
     if proc.poll() is not None or time.monotonic() > deadline:
         raise RuntimeError(f"calllog service stopped or stuck; log:\n{log.read_text()}")
 
 
-async def service_ingest(nats_url: str, db_url: str, last_seq: int, log: Path) -> float:
-    """(c): from the first applied batch to the last, timed on the tracking row."""
+async def service_ingest(nats_url: str, db_url: str, total: int, log: Path) -> float:
+    """(c): from the first applied batch to the last, timed on the rows (the partitions
+    each keep a tracking row of their own)."""
     proc = service(nats_url, db_url, log)
     engine = make_engine(db_url)
     try:
         deadline = time.monotonic() + 600
-        while (first := await position(engine)) == 0:
+        while (first := await row_count(engine)) == 0:
             _running(proc, deadline, log)
             await asyncio.sleep(0.005)
         started = time.perf_counter()
-        while await position(engine) < last_seq:
+        while await row_count(engine) < total:
             _running(proc, deadline, log)
             await asyncio.sleep(0.01)
-        return (last_seq - first) / (time.perf_counter() - started)
+        return (total - first) / (time.perf_counter() - started)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -275,12 +276,20 @@ async def run_db(kind: str, opts: argparse.Namespace, tmp: Path) -> dict[str, An
     result: dict[str, Any] = {"db": kind}
     with Server(tmp / f"nats-{kind}", sync=opts.sync) as server:
         nc = await nats.connect(server.url)
+        if kind == "postgres" and opts.replicas > 1 and not opts.query_only:
+            scale = make_records(opts.scale_calls)
+            result["d"] = await scale_figures(
+                opts, tmp, server.url, server.pid, nc, lambda: publish_all(nc, scale)
+            )
+            await reset(nc)
+        if opts.scale_only:
+            await nc.close()
+            return result
         if not opts.query_only:
             await ingest_figures(kind, opts, tmp, server.url, nc, result)
             # the query table is bulk-loaded: its service must not rebuild it from the
             # ingest's calls (a projector fills a database behind its durable from CALLS)
-            await nc.jetstream().purge_stream(CALLS_STREAM.name)
-            await nc.jetstream().delete_consumer(CALLS_STREAM.name, PROJECTION_DURABLE)
+            await reset(nc)
         async with pg_database(kind, opts.pg_dsn, tmp / "big.db") as url:
             started = time.perf_counter()
             await bulk_load(url, opts.rows, opts.rows // 10)
@@ -366,6 +375,9 @@ def main() -> None:
     parser.add_argument("--sync", action="store_true", help="nats-server sync_interval: always")
     parser.add_argument("--query-only", action="store_true", help="skip (a), (b) and (c)")
     parser.add_argument("--quick", action="store_true", help="20k calls, 200k rows, 200 queries")
+    parser.add_argument("--replicas", type=int, default=2, help="(d): replicas against 1")
+    parser.add_argument("--scale-calls", type=int, default=300_000, help="records for (d)")
+    parser.add_argument("--scale-only", action="store_true", help="only (d), on PostgreSQL")
     parser.add_argument(
         "--pg-dsn",
         default=os.environ.get(
@@ -375,6 +387,9 @@ def main() -> None:
     opts = parser.parse_args()
     if opts.quick:
         opts.calls, opts.rows, opts.queries = 20_000, 200_000, 200
+        opts.scale_calls = 150_000
+    if opts.scale_only:
+        opts.db = "postgres"
     opts.calls = min(max(opts.calls, BATCH), 10_000_000)
     opts.rows = min(max(opts.rows, 10_000), 50_000_000)
     opts.queries = min(max(opts.queries, 10), 100_000)

@@ -64,6 +64,10 @@ class Server:
                 raise RuntimeError(f"nats-server did not start:\n{log_tail(log)}")
             time.sleep(0.05)
 
+    @property
+    def pid(self) -> int:
+        return self._proc.pid
+
     def __enter__(self) -> Self:
         return self
 

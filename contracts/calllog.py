@@ -41,7 +41,8 @@ def path_only(raw: str) -> str:
     return redact_keys(raw.split("?", 1)[0].split("#", 1)[0])[:MAX_PATH] or "/"
 
 
-# --- the record (one message per served call on calls.recorded.<account_id>) ----------
+# --- the record (one message per served call on calls.recorded.<account_id>, stored on
+# calls.recorded.<partition>.<account_id>) ----------------------------------------------
 
 
 class CallRecorded(Contract):
@@ -199,22 +200,73 @@ class KeyClients(Contract):
 # --- subjects and stream -----------------------------------------------------------------
 
 SERVICE_QUEUE = "calllog"
-PROJECTION_DURABLE = "calllog-projection"
+PROJECTION_DURABLE = "calllog-projection"  # the single durable before partitions (legacy)
 ALL_RECORDED = "calls.recorded.>"
+PUBLISHED = "calls.recorded.*"  # what gateways publish: calls.recorded.<account_id>
+STORED_PATTERN = "calls.recorded.{partition}.{account_id}"  # as documents spell it
 STATUS_CLASSES = ("1xx", "2xx", "3xx", "4xx", "5xx")
+# CALLS is consumed in this many partitions by account unless its stream says otherwise: the
+# number lives in the stream's subject transform, fixed for the stream's life (README)
+PARTITIONS = 8
+MAX_PARTITIONS = 32  # each partition's durable is named in the NATS permissions
+LEASES_BUCKET = "calllog-leases"  # KV: who owns which partition (services/calllog)
+_PARTITION_DEST = re.compile(
+    r"^calls\.recorded\.\{\{partition\((\d+),1\)\}\}\.\{\{wildcard\(1\)\}\}$"
+)
 
 
 def recorded_subject(account_id: str) -> str:
+    """Where a gateway publishes an account's call (CALLS stores it partitioned)."""
     return f"calls.recorded.{account_id}"
+
+
+def partition_of(account_id: str, partitions: int) -> int:
+    """nats-server's `{{partition(n,1)}}`: FNV-1a (32 bits) of the account token, mod n."""
+    h = 0x811C9DC5
+    for byte in account_id.encode():
+        h = ((h ^ byte) * 0x01000193) & 0xFFFFFFFF
+    return h % partitions
+
+
+def stored_subject(account_id: str, partitions: int) -> str:
+    """The subject CALLS stores an account's call under: calls.recorded.<partition>.<account>."""
+    return f"calls.recorded.{partition_of(account_id, partitions)}.{account_id}"
+
+
+def account_subject(account_id: str) -> str:
+    """Every stored call of one account, whatever the partition count."""
+    return f"calls.recorded.*.{account_id}"
+
+
+def partition_subject(partition: int) -> str:
+    return f"calls.recorded.{partition}.*"
+
+
+def partition_durable(partition: int) -> str:
+    return f"calllog-p{partition}"
+
+
+def partition_transform(partitions: int) -> tuple[str, str]:
+    """CALLS's subject transform (source, destination): the partition number is inserted."""
+    return PUBLISHED, f"calls.recorded.{{{{partition({partitions},1)}}}}.{{{{wildcard(1)}}}}"
+
+
+def transform_partitions(destination: str | None) -> int | None:
+    """The partition count of a stream's transform destination; None: not partitioned."""
+    found = _PARTITION_DEST.match(destination or "")
+    return int(found.group(1)) if found else None
 
 
 def query_subject(name: str) -> str:
     return f"calls.query.{name}"
 
 
-def calls_stream(max_age_seconds: float = RETENTION_SECONDS) -> StreamSpec:
+def calls_stream(
+    max_age_seconds: float = RETENTION_SECONDS, partitions: int | None = PARTITIONS
+) -> StreamSpec:
     """CALLS, declared by the calllog service. Purge stays allowed (an operator may erase an
-    account's calls); single-message delete is denied so no one quietly edits the log."""
+    account's calls); single-message delete is denied so no one quietly edits the log.
+    partitions: None declares it as it was before partitions (tests of an upgrade)."""
     return StreamSpec(
         name="CALLS",
         subjects=(ALL_RECORDED,),
@@ -222,6 +274,7 @@ def calls_stream(max_age_seconds: float = RETENTION_SECONDS) -> StreamSpec:
         duplicate_window_seconds=120,
         deny_delete=True,
         deny_purge=False,
+        transform=None if partitions is None else partition_transform(partitions),
     )
 
 

@@ -15,3 +15,5 @@ class StreamSpec:
     duplicate_window_seconds: float = 120
     deny_delete: bool = True
     deny_purge: bool = True
+    # (source, destination) of the stream's subject transform: the subject it stores under
+    transform: tuple[str, str] | None = None

@@ -69,7 +69,7 @@ def document() -> dict[str, Any]:
         channels[cid] = {
             "address": stream.subject,
             "description": f"{stream.name} stream, written by {stream.writer}; Nats-Msg-Id: "
-            f"{stream.msg_id}",
+            f"{stream.msg_id}" + (f"; stored as {stream.stored}" if stream.stored else ""),
             "parameters": _parameters(stream.subject),
             "messages": {"event": {"$ref": f"#/components/messages/{stream.schema}"}},
         }

@@ -33,6 +33,7 @@ class Stream:
     events: tuple[type[BaseModel], ...]
     msg_id: str
     writer: str
+    stored: str = ""  # the subject the stream stores a message under, if not the published one
 
 
 _MODELS: tuple[type[BaseModel], ...] = (
@@ -128,6 +129,9 @@ STREAMS: list[Stream] = [
         (calllog.CallRecorded,),
         "the record's call_id: a gateway's retry after a lost ack is stored once",
         "every gateway",
+        # CALLS's subject transform puts the account's partition in: FNV-1a 32 of the
+        # account id, mod the stream's partition count (records from before: as published)
+        calllog.STORED_PATTERN,
     ),
     Stream(
         "CHECKPOINTS",

@@ -219,6 +219,7 @@ def index() -> dict[str, Any]:
             "schema": f"{s.schema}.schema.json",
             "nats_msg_id": s.msg_id,
             "description": f"events appended by {s.writer}",
+            **({"stored_as": s.stored.replace("{account_id}", "*")} if s.stored else {}),
         }
         for s in STREAMS
     }

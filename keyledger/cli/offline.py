@@ -31,7 +31,9 @@ from keyledger.client import Refused, Unreachable
 _SUBJECTS = {
     "KEYS": (keys.ALL_EVENTS, keys.event_subject),
     "NOTIFY": (notifier.ALL_EVENTS, notifier.event_subject),
-    "CALLS": (calllog.ALL_RECORDED, calllog.recorded_subject),
+    # stored as calls.recorded.<partition>.<account> (records from before partitions are
+    # left out of an --account export: the older form is calls.recorded.<account>)
+    "CALLS": (calllog.ALL_RECORDED, calllog.account_subject),
 }
 
 

@@ -107,6 +107,22 @@ def _pulls(stream: str, durable: str) -> tuple[str, ...]:
     )
 
 
+def _leases(bucket: str) -> tuple[str, ...]:
+    """A KV bucket of its own (services/calllog/leases.py): declare it, write and
+    compare-and-set keys, read them, and list them (an ephemeral ordered watcher)."""
+    stream = f"KV_{bucket}"
+    return (
+        *_produces(stream),
+        f"$KV.{bucket}.>",
+        f"{JS}.DIRECT.GET.{stream}.>",
+        f"{JS}.STREAM.MSG.GET.{stream}",
+        f"{JS}.CONSUMER.CREATE.{stream}",
+        f"{JS}.CONSUMER.CREATE.{stream}.>",
+        f"{JS}.CONSUMER.INFO.{stream}.>",
+        f"$JS.FC.{stream}.>",
+    )
+
+
 def _audits(stream: str) -> tuple[str, ...]:
     """In AUDITORS, on its copy of `stream` (keyledger.deploy.auditcopy): declare it, read it with
     any client's consumer (ordered push or pull, named or not), and ask how far the
@@ -178,7 +194,15 @@ def grants() -> dict[str, Grant | None]:
         "calllog": Grant(
             publish=(
                 *_produces(CALLS),
-                *_pulls(CALLS, calllog.PROJECTION_DURABLE),
+                *_pulls(CALLS, calllog.PROJECTION_DURABLE),  # before partitions
+                # one durable per partition, as many as a stream may have, and no others
+                *(
+                    s
+                    for p in range(calllog.MAX_PARTITIONS)
+                    for s in _pulls(CALLS, calllog.partition_durable(p))
+                    if s != f"{JS}.STREAM.MSG.GET.{CALLS}"  # once is enough
+                ),
+                *_leases(calllog.LEASES_BUCKET),
                 *CALLLOG_SERVES,
             ),
             subscribe=(*CALLLOG_SERVES, *_inbox("calllog")),

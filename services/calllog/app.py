@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,7 +12,6 @@ from faststream import FastStream
 from faststream.specification import AsyncAPI
 
 from contracts.calllog import (
-    CALLS_STREAM,
     SERVICE_QUEUE,
     CallStats,
     CallStatsQuery,
@@ -21,6 +19,7 @@ from contracts.calllog import (
     KeyClients,
     LastUsed,
     LastUsedQuery,
+    calls_stream,
     query_subject,
 )
 from services.calllog.queries import listing, usage
@@ -87,10 +86,11 @@ def create_app(settings: CallLogSettings | None = None, deps: Deps | None = None
     runtime = Runtime(
         nats_url=settings.nats_url,
         nats_options=connect_options(settings),
-        stream=dataclasses.replace(CALLS_STREAM, max_age_seconds=keep),
+        stream=calls_stream(keep, settings.calls_partitions),
         replicas=settings.stream_replicas,
         engine=engine,
         batch=settings.calls_ingest_batch,
+        takeover_seconds=settings.calls_takeover_seconds,
     )
     job = retention_job(engine, deps.clock, keep, settings.calls_retention_batch)
     # once at start too: catch up after downtime

@@ -7,7 +7,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import ValidationError
 
-from contracts.calllog import STATUS_CLASSES, CallRecorded, ListCalls, recorded_subject
+from contracts.calllog import (
+    STATUS_CLASSES,
+    CallRecorded,
+    ListCalls,
+    recorded_subject,
+    stored_subject,
+)
 from contracts.replies import ErrorCode
 from services.common.errors import Refused, describe
 from services.common.micros import from_micros, to_micros
@@ -118,17 +124,28 @@ class Refusal(ValueError):
         self.reason = reason
 
 
-def call_row(stream_seq: int, subject: str, raw: dict[str, Any] | None) -> dict[str, Any]:
+def call_row(
+    stream_seq: int, subject: str, raw: dict[str, Any] | None, partitions: int | None = None
+) -> dict[str, Any]:
     """A stored row from a record on the stream; Refusal when it is not a CallRecorded, or
-    names another account than the subject it was published on (the subject is what the
-    stream's permissions and purges act on: a call must be where its account is)."""
+    names another account than the subject it is stored under (the subject is what the
+    stream's permissions and purges act on: a call must be where its account is).
+
+    partitions: the stream's partition count, so the subject must be the account's
+    calls.recorded.<partition>.<account>; None: calls.recorded.<account> (before partitions).
+    """
     if raw is None:
         raise Refusal("malformed", "not a JSON object")
     try:
         call = CallRecorded.model_validate(raw)
     except ValidationError as exc:
         raise Refusal("malformed", describe(exc)) from None
-    if subject != recorded_subject(call.account_id):
+    expected = (
+        recorded_subject(call.account_id)
+        if partitions is None
+        else stored_subject(call.account_id, partitions)
+    )
+    if subject != expected:
         raise Refusal("subject_mismatch", "the record names another account than its subject")
     return {
         "call_id": call.call_id,

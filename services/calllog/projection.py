@@ -43,12 +43,12 @@ def _parsed(data: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
-def _row(stream_seq: int, subject: str, data: bytes) -> dict[str, Any]:
+def _row(stream_seq: int, subject: str, data: bytes, count: int | None) -> dict[str, Any]:
     try:
         raw = _parsed(data)
     except strictjson.DuplicateKey as exc:
         raise Refusal("duplicate_key", str(exc)) from None
-    return call_row(stream_seq, subject, raw)
+    return call_row(stream_seq, subject, raw, count)
 
 
 def _refused(stream_seq: int, subject: str, refusal: Refusal) -> None:
@@ -70,19 +70,28 @@ def _refused(stream_seq: int, subject: str, refusal: Refusal) -> None:
         )
 
 
-async def project(engine: AsyncEngine, batch: list[tuple[int, Record]]) -> int:
-    """Apply a batch, its refusal counts and the tracking row in one transaction; returns
-    rows offered. A refused record is logged, counted and skipped: it never stalls the
-    consumer, and is never stored as a call."""
+async def project(
+    engine: AsyncEngine,
+    batch: list[tuple[int, Record]],
+    name: str = PROJECTION_DURABLE,
+    partition_count: int | None = None,
+) -> int:
+    """Apply a batch, its refusal counts and the tracking row `name` in one transaction;
+    returns rows offered. A refused record is logged, counted and skipped: it never stalls
+    the consumer, and is never stored as a call.
+
+    name: the durable the batch came from (one tracking row per CALLS partition);
+    partition_count: CALLS's (None: subjects from before partitions, call_row)."""
     async with engine.begin() as conn:
-        last = await tracking_row.last_seq(conn, tracking, PROJECTION_DURABLE)
+        # locked: two owners of one partition for a moment apply its batches one at a time
+        last = await tracking_row.claim(conn, tracking, name)
         rows: dict[str, dict[str, Any]] = {}
         refused: dict[Reason, int] = {}
         for stream_seq, (subject, data) in batch:
             if stream_seq <= last:
                 continue
             try:
-                row = _row(stream_seq, subject, data)
+                row = _row(stream_seq, subject, data, partition_count)
             except Refusal as refusal:
                 _refused(stream_seq, subject, refusal)
                 refused[refusal.reason] = refused.get(refusal.reason, 0) + 1
@@ -95,9 +104,7 @@ async def project(engine: AsyncEngine, batch: list[tuple[int, Record]]) -> int:
             await conn.exec_driver_sql(sql, list(map(order, rows.values())))
         for reason, count in refused.items():
             await _count(conn, reason, count)
-        await tracking_row.advance(
-            conn, tracking, PROJECTION_DURABLE, last, [seq for seq, _ in batch]
-        )
+        await tracking_row.advance(conn, tracking, name, last, [seq for seq, _ in batch])
         return len(rows)
 
 
@@ -130,6 +137,16 @@ def _insert_sql(conn: AsyncConnection) -> tuple[str, itemgetter[str]]:
     return found
 
 
-async def position(engine: AsyncEngine) -> int:
-    """The last stream sequence applied."""
-    return await tracking_row.position(engine, tracking, PROJECTION_DURABLE)
+async def position(engine: AsyncEngine, name: str = PROJECTION_DURABLE) -> int:
+    """The last stream sequence applied from durable `name` (a partition's, or the legacy)."""
+    return await tracking_row.position(engine, tracking, name)
+
+
+async def positions(engine: AsyncEngine, names: list[str]) -> dict[str, int]:
+    """The tracking rows of `names` (0 for one never written)."""
+    found = select(tracking.c.projection, tracking.c.last_seq).where(
+        tracking.c.projection.in_(names)
+    )
+    async with engine.connect() as conn:
+        have = {name: int(seq) for name, seq in (await conn.execute(found)).all()}
+    return {name: have.get(name, 0) for name in names}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from contracts.calllog import RETENTION_SECONDS
+from contracts.calllog import MAX_PARTITIONS, PARTITIONS, RETENTION_SECONDS
 from services.common.settings import ServiceSettings
 
 
@@ -17,3 +17,8 @@ class CallLogSettings(ServiceSettings):
     calls_retention_every_seconds: float = Field(default=60.0, gt=0)
     calls_retention_batch: int = Field(default=1000, ge=1)
     calls_query_workers: int = Field(default=8, ge=1)
+    # CALLS is consumed in this many partitions by account: read when the stream is created,
+    # then the stream's own count is kept (README: changing it)
+    calls_partitions: int = Field(default=PARTITIONS, ge=1, le=MAX_PARTITIONS)
+    # a dead replica's partitions move to the others within this
+    calls_takeover_seconds: float = Field(default=10.0, ge=1.0, le=300.0)

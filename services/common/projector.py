@@ -14,6 +14,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext, api
 from nats.js.errors import NotFoundError
 
+from services.common.delivery import delivery, unbroken
 from services.common.eventlog import Stored, envelope
 from services.common.pull import BatchPull
 from services.common.streams import stream_sequence
@@ -60,6 +61,7 @@ class Projector:
         ack_wait: float = 30.0,
         envelopes: bool = False,
         decode: Decode | None = None,
+        sole: bool = False,
     ) -> None:
         """position: the projection's last applied stream sequence (its tracking row);
         envelopes: the stream holds hash-chained events (KEYS, NOTIFY), so a message that
@@ -67,7 +69,11 @@ class Projector:
         once (services.common.eventlog);
         decode: (subject, data) -> what `apply` gets per message, for streams whose
         messages are checked against their subject otherwise (CALLS); by default the JSON
-        object (None if the data is not one)."""
+        object (None if the data is not one);
+        sole: one replica at a time pulls from the durable (a partition under a lease), so
+        at start it also applies from the stream what the durable delivered and no one
+        acknowledged (a replica died with it in hand) rather than wait ack_wait, and a
+        batch that carries on the consumer's sequence is applied without a gap check."""
         self._js, self._nc = js, nc
         self._envelopes = envelopes
         self._custom = decode
@@ -76,7 +82,10 @@ class Projector:
         self._batch = batch
         self._ack_wait = ack_wait
         self._task: asyncio.Task[None] | None = None
+        self._sub: BatchPull | None = None
         self._stopping = False
+        self._sole = sole
+        self._next_cseq: int | None = None  # sole: the consumer sequence after our last ack
 
     async def start(self) -> None:
         config = api.ConsumerConfig(
@@ -84,7 +93,7 @@ class Projector:
             max_ack_pending=self._batch,
             ack_wait=self._ack_wait,
         )
-        sub = await self._batch_pull(config)
+        sub = self._sub = await self._batch_pull(config)
         self._task = asyncio.create_task(self._run(sub), name=f"projector-{self._durable}")
 
     async def _batch_pull(self, config: api.ConsumerConfig) -> BatchPull:
@@ -102,13 +111,21 @@ class Projector:
         await pull.start()
         return pull
 
-    async def stop(self) -> None:
+    async def stop(self, finish: float = 0.0) -> None:
+        """finish: seconds the batch in hand may take to be applied before the loop is
+        cancelled (a partition handed to another replica): a transaction cancelled half way
+        can leave its connection holding locks the next owner waits on."""
         # a fetch can swallow a cancellation, so the loop also checks a flag
         self._stopping = True
+        if self._task is not None and finish > 0:
+            await asyncio.wait([self._task], timeout=finish)
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
             self._task = None
+        if self._sub is not None:
+            await self._sub.stop()  # a projector stopped and started again leaves no inbox
+            self._sub = None
         self._turn.close()
 
     async def _run(self, sub: BatchPull) -> None:
@@ -141,6 +158,8 @@ class Projector:
             try:
                 info = await self._js.consumer_info(self._stream, self._durable)
                 floor = info.ack_floor.stream_seq if info.ack_floor else 0
+                if self._sole and info.delivered:
+                    floor = max(floor, info.delivered.stream_seq or 0)
                 async with self._turn.hold():
                     position = await self._position()
                     if position >= floor:
@@ -165,6 +184,7 @@ class Projector:
         if not msgs:  # fetch can return nothing at all around a reconnect
             return 0.0
         fresh, through = await self._in_order(msgs)
+        self._next_cseq = None  # known again once this batch is applied and acknowledged
         if fresh:
             batch = [self._decode(stored) for stored in fresh]
             try:
@@ -180,6 +200,8 @@ class Projector:
             return 0.0
         try:
             await through.ack()
+            if self._sole:
+                self._next_cseq = delivery(through).consumer_seq + 1
         except NatsError as exc:
             # applied and tracked: the redelivery after ack_wait is skipped as already seen
             log.warning("%s: ack of %d lost (%r)", self._durable, stream_sequence(through), exc)
@@ -195,6 +217,8 @@ class Projector:
         than waited for, or the tracking row would pass it by for good.
         """
         msgs = sorted(msgs, key=stream_sequence)
+        if self._sole and unbroken(msgs, delivery(msgs[0]).consumer_seq):
+            return await self._after_gap(msgs)
         expected = await self._position() + 1
         fresh: list[Stored] = []
         for msg in msgs:
@@ -219,6 +243,28 @@ class Projector:
             fresh.append(Stored(seq, msg.subject, msg.data))
             expected = seq + 1
         return fresh, msgs[-1]
+
+    async def _after_gap(self, msgs: list[Msg]) -> tuple[list[Stored], Msg | None]:
+        """A sole consumer's batch of first deliveries in an unbroken consumer sequence: a
+        message can be missing only before it, and none when it carries on from our last
+        acknowledged batch (a filtered consumer's messages lie far apart in the stream, so
+        the general check would read the stream once per message)."""
+        got = [Stored(stream_sequence(m), m.subject, m.data) for m in msgs]
+        if unbroken(msgs, self._next_cseq):
+            return got, msgs[-1]
+        expected = await self._position() + 1
+        filled = await self._read(expected, got[0].stream_seq, self._batch)
+        if len(filled) == self._batch:  # more than a batch missing: as in _in_order
+            return filled, None
+        if filled:
+            log.warning(
+                "%s: %d messages from sequence %d were delivered to a replica that stopped "
+                "before acknowledging them; read them from the stream",
+                self._durable,
+                len(filled),
+                expected,
+            )
+        return filled + [stored for stored in got if stored.stream_seq >= expected], msgs[-1]
 
     async def _read(self, first: int, beyond: int, most: int) -> list[Stored]:
         """Up to `most` of the stream's messages for our subject in [first, beyond)."""

@@ -33,6 +33,11 @@ def stream_config(spec: StreamSpec, replicas: int) -> api.StreamConfig:
         deny_purge=spec.deny_purge,
         num_replicas=replicas,
         allow_direct=True,
+        subject_transform=(
+            api.SubjectTransform(src=spec.transform[0], dest=spec.transform[1])
+            if spec.transform
+            else None
+        ),
     )
 
 

@@ -17,6 +17,17 @@ async def last_seq(conn: AsyncConnection, table: Table, projection: str) -> int:
     return int(found or 0)
 
 
+async def claim(conn: AsyncConnection, table: Table, projection: str) -> int:
+    """`last_seq`, with the row created if missing and locked until the caller's transaction
+    ends (a no-op upsert): a second writer of the same projection, say a replica that has
+    not yet noticed it lost its partition, waits here and then sees what was applied."""
+    stmt = upsert(conn, table, ["projection"], {"last_seq": table.c.last_seq})
+    found = await conn.scalar(
+        stmt.returning(table.c.last_seq), {"projection": projection, "last_seq": 0}
+    )
+    return int(found or 0)
+
+
 async def position(engine: AsyncEngine, table: Table, projection: str) -> int:
     async with engine.connect() as conn:
         return await last_seq(conn, table, projection)

@@ -43,6 +43,11 @@ def turn_for(engine: AsyncEngine, name: str) -> Turn:
     return _Alone()  # a private database: no other process can project into it
 
 
+def alone() -> Turn:
+    """A turn nobody else shares: for a consumer no other replica pulls from at once."""
+    return _Alone()
+
+
 class _AdvisoryLock:
     def __init__(self, engine: AsyncEngine, name: str) -> None:
         self._engine = engine

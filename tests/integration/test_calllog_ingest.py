@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import func, select
 
+from contracts.calllog import PARTITIONS, partition_of
 from services.calllog.retention import delete_expired
 from services.calllog.store import calls
 from services.common.sql import make_engine
@@ -128,9 +129,11 @@ async def test_a_record_whose_subject_and_body_name_different_accounts_is_refuse
     async with calllog_running(calllog_settings, clock):
         forged = a_call(victim, clock.now, path="/v1/forged-secret-path")
         body = forged.model_dump_json().encode()
+        # published straight to a partition's subject, as if stored: in the wrong partition
+        wrong = (partition_of(victim, PARTITIONS) + 1) % PARTITIONS
         seqs = [
             (await js.publish(f"calls.recorded.{other}", body)).seq,
-            (await js.publish(f"calls.recorded.{victim}.x", body)).seq,
+            (await js.publish(f"calls.recorded.{wrong}.{victim}", body)).seq,
         ]
         twice = body.replace(b'"account_id":', b'"account_id":"%s","account_id":' % other.encode())
         seqs.append((await js.publish(f"calls.recorded.{other}", twice)).seq)

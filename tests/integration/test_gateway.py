@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from contracts.calllog import account_subject
 from keyledger.gateway import Gateway, KeyledgerMiddleware
 from keyledger.gateway import example as example_gateway
 from services.calllog.store import calls
@@ -242,7 +243,7 @@ async def test_a_key_in_the_query_string_is_neither_accepted_nor_stored(
     for path in (db_file, db_file.with_name(db_file.name + "-wal")):  # every byte on disk
         if path.exists():
             assert secret.encode() not in await asyncio.to_thread(path.read_bytes)
-    stream = await nc.jetstream().get_last_msg("CALLS", f"calls.recorded.{account}")
+    stream = await nc.jetstream().get_last_msg("CALLS", account_subject(account))
     assert secret.encode() not in (stream.data or b"")
     assert b"hapikey" not in (stream.data or b"")
     assert secret not in caplog.text

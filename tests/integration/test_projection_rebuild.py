@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import Table, delete, select, text
 
 from contracts.calendar import add_months
-from contracts.calllog import CALLS_STREAM, PROJECTION_DURABLE
+from contracts.calllog import CALLS_STREAM, PARTITIONS, partition_durable
 from contracts.keys import KEYS_STREAM
 from contracts.notifier import KEYS_DURABLE
 from services.calllog.store import calls
@@ -259,8 +259,9 @@ async def test_the_call_log_rebuilt_by_replay_equals_the_live_one(
     live = await dump(calllog_settings.db_url, tables)
     assert len(live["calllog_calls"]) == 60
 
-    if drop_durable:
-        await nc.jetstream().delete_consumer(CALLS_STREAM.name, PROJECTION_DURABLE)
+    if drop_durable:  # every partition's
+        for partition in range(PARTITIONS):
+            await nc.jetstream().delete_consumer(CALLS_STREAM.name, partition_durable(partition))
     rebuilt = calllog_settings.model_copy(update={"db_url": fresh_db_url})
     async with calllog_running(rebuilt, clock):
         await ingested(nc, await last_seq(nc, CALLS_STREAM.name))

@@ -8,7 +8,15 @@ from typing import Any
 import pytest
 
 from contracts import keyformat
-from contracts.calllog import RETENTION_SECONDS, CallRecorded, ListCalls
+from contracts.calllog import (
+    PARTITIONS,
+    RETENTION_SECONDS,
+    CallRecorded,
+    ListCalls,
+    partition_of,
+    partition_transform,
+    transform_partitions,
+)
 from services.calllog.domain import (
     DomainError,
     Refusal,
@@ -179,3 +187,34 @@ def test_the_user_agent_is_cut_and_redacted() -> None:
     assert call.user_agent is not None
     assert key not in call.user_agent
     assert len(call.user_agent) == 512
+
+
+def test_a_partitioned_record_must_be_stored_in_its_accounts_partition() -> None:
+    home = partition_of("acme", PARTITIONS)
+    assert call_row(1, f"calls.recorded.{home}.acme", record(), PARTITIONS)["account_id"] == "acme"
+    for subject in (
+        f"calls.recorded.{(home + 1) % PARTITIONS}.acme",  # another partition
+        "calls.recorded.acme",  # the form from before partitions, on the partitioned path
+        f"calls.recorded.{home}.other",
+    ):
+        with pytest.raises(Refusal) as refused:
+            call_row(1, subject, record(), PARTITIONS)
+        assert refused.value.reason == "subject_mismatch"
+
+
+@pytest.mark.parametrize(
+    ("account", "partitions", "expected"),
+    # nats-server's {{partition(n,1)}}: FNV-1a 32 of the token, mod n (checked against a
+    # real server in tests/integration/test_calllog_partitions.py)
+    [("acme", 8, 0x45FD71AF % 8), ("a", 8, 0xE40C292C % 8), ("acct-1", 1, 0)],
+)
+def test_the_partition_of_an_account_is_nats_servers(
+    account: str, partitions: int, expected: int
+) -> None:
+    assert partition_of(account, partitions) == expected
+
+
+def test_the_partition_count_is_read_back_from_the_transform() -> None:
+    assert transform_partitions(partition_transform(16)[1]) == 16
+    assert transform_partitions(None) is None
+    assert transform_partitions("calls.recorded.{{wildcard(1)}}") is None
