@@ -99,7 +99,10 @@ class CatchUp:
                 await passed(sid, subject, reply, data, headers)
             elif not self._done:
                 try:
-                    await self._delivered(subject, reply, data, headers)
+                    if reply.startswith(_ACK):  # a message: no coroutine of its own per message
+                        self._message(subject, reply, data)
+                    else:
+                        await self._control(reply, headers)
                 except Exception as exc:  # the reader's, not the connection's: read() raises it
                     self._failed = exc
                     self._stop()
@@ -141,22 +144,22 @@ class CatchUp:
                 if self._activity == seen:
                     self._resume("no message and no heartbeat for two beats")
 
-    async def _delivered(
-        self, subject: bytes, reply: bytes, data: bytes, headers: bytes | None
-    ) -> None:
+    def _message(self, subject: bytes, reply: bytes, data: bytes) -> None:
         self._activity += 1
-        if reply.startswith(_ACK):
-            stream_seq, consumer_seq, pending = ack_sequences(reply)
-            if consumer_seq != self._expected:
-                self._resume(f"consumer sequence {consumer_seq} where {self._expected} was due")
-                return
-            self._expected = consumer_seq + 1
-            if stream_seq > self.position:
-                self._handle(stream_seq, subject.decode(), data)
-                self.position = stream_seq
-            if stream_seq >= self._until or pending == 0:
-                self._stop()
+        stream_seq, consumer_seq, pending = ack_sequences(reply)
+        if consumer_seq != self._expected:
+            self._resume(f"consumer sequence {consumer_seq} where {self._expected} was due")
             return
+        self._expected = consumer_seq + 1
+        if stream_seq > self.position:
+            self._handle(stream_seq, subject.decode(), data)
+            self.position = stream_seq
+        if stream_seq >= self._until or pending == 0:
+            self._stop()
+
+    async def _control(self, reply: bytes, headers: bytes | None) -> None:
+        """A flow-control request (it has a reply subject) or a heartbeat."""
+        self._activity += 1
         if reply:  # a flow-control request: everything delivered before it has been handled
             await self._nc.publish(reply.decode())
             return

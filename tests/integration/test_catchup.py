@@ -110,16 +110,16 @@ async def test_it_resumes_when_its_consumer_disappears(tmp_path: Path) -> None:
             reader = CatchUp(
                 nc, js, KEYS_STREAM.name, ALL_EVENTS, lambda *m: read.append(m), heartbeat=HEARTBEAT
             )
-            delivered = reader._delivered
+            control = reader._control
             deleted: list[int] = []
             admin, admin_js = await connected(server)  # the reader's connection waits on it
 
-            async def deleting(subject: bytes, reply: bytes, data: bytes, headers: Any) -> None:
-                if len(read) == 3000 and not deleted:
+            async def deleting(reply: bytes, headers: Any) -> None:
+                if reply and not deleted:  # a flow-control request: more is yet to come
                     deleted.append(await delete_consumers(admin_js))
-                await delivered(subject, reply, data, headers)
+                await control(reply, headers)
 
-            reader._delivered = deleting  # type: ignore[method-assign]
+            reader._control = deleting  # type: ignore[method-assign]
             try:
                 assert await asyncio.wait_for(reader.read(1, stored[-1][0]), 60) == stored[-1][0]
             finally:
@@ -149,16 +149,16 @@ async def test_it_resumes_after_a_gap_in_the_consumer_sequence(tmp_path: Path) -
                 nc, js, KEYS_STREAM.name, ALL_EVENTS, lambda *m: read.append(m), heartbeat=HEARTBEAT
             )
             # a delivery lost between nats-server and the reader, as a slow consumer loses one
-            delivered = reader._delivered
+            message = reader._message
             dropped: list[bytes] = []
 
-            async def losing(subject: bytes, reply: bytes, data: bytes, headers: Any) -> None:
-                if len(read) == 1000 and not dropped and reply.startswith(b"$JS.ACK."):
+            def losing(subject: bytes, reply: bytes, data: bytes) -> None:
+                if len(read) == 1000 and not dropped:
                     dropped.append(reply)
                     return
-                await delivered(subject, reply, data, headers)
+                message(subject, reply, data)
 
-            reader._delivered = losing  # type: ignore[method-assign]
+            reader._message = losing  # type: ignore[method-assign]
             assert await asyncio.wait_for(reader.read(1, stored[-1][0]), 60) == stored[-1][0]
             assert dropped
             assert read == stored
