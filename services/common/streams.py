@@ -102,3 +102,13 @@ def stream_sequence(msg: Msg) -> int:
     if len(tokens) >= 11:  # the same with <domain>.<account hash> after ACK (and a token)
         return int(tokens[7])
     return msg.metadata.sequence.stream
+
+
+def ack_sequences(reply: bytes) -> tuple[int, int, int]:
+    """(stream sequence, consumer sequence, messages pending) from a delivery's ack subject."""
+    tokens = reply.split(b".")
+    if len(tokens) == 9:  # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+        return int(tokens[5]), int(tokens[6]), int(tokens[8])
+    # $JS.ACK.<domain>.<account hash>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending>
+    # and a random token after it
+    return int(tokens[7]), int(tokens[8]), int(tokens[10])

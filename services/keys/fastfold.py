@@ -38,6 +38,21 @@ def _builder(cls: type) -> Callable[..., Any]:
 
 
 _new_state, _new_applied = _builder(AccountState), _builder(Applied)
+_new_key, _new_change = _builder(ActiveKey), _builder(KeyChange)
+
+
+def _active(key_id: str, hint: str, fp: str, at: datetime, actor: str) -> ActiveKey:
+    """ActiveKey(key_id, hint, fp, at, actor), built by its twin."""
+    key = _new_key(key_id, hint, fp, at, actor)
+    key.__class__ = ActiveKey
+    return key  # type: ignore[no-any-return]
+
+
+def _change(how: str, actor: str, at: datetime) -> KeyChange:
+    """KeyChange(how, actor, at), built by its twin."""
+    change = _new_change(how, actor, at)
+    change.__class__ = KeyChange
+    return change  # type: ignore[no-any-return]
 
 
 def fold(registry: Registry, stream_seq: int, account_id: str, raw: dict[str, Any]) -> bool:
@@ -60,7 +75,8 @@ def fold(registry: Registry, stream_seq: int, account_id: str, raw: dict[str, An
         # _commit inline
         registry.accounts[account_id] = after
         registry.subject_seq[account_id] = stream_seq
-        registry.last_seq = max(registry.last_seq, stream_seq)
+        if stream_seq > registry.last_seq:  # max() would cost a call per event
+            registry.last_seq = stream_seq
         if stream_seq > registry.remember_after:
             done = _new_applied(
                 "KeyViewed", key_id, at, None, None, actor, raw.get("request_digest"), stream_seq
@@ -79,7 +95,7 @@ def _generated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p:
     at = _fromiso(raw["occurred_at"])
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    active, change = ActiveKey(key_id, hint, fp, at, actor), KeyChange("generated", actor, at)
+    active, change = _active(key_id, hint, fp, at, actor), _change("generated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
     _commit(reg, seq, account_id, raw, after, "KeyGenerated", key_id, at, None, actor)
     reg._add(account_id, key_id, fp)
@@ -96,7 +112,7 @@ def _rotated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: A
     at = _fromiso(raw["occurred_at"])
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    active, change = ActiveKey(new, hint, fp, at, actor), KeyChange("rotated", actor, at)
+    active, change = _active(new, hint, fp, at, actor), _change("rotated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
     _commit(reg, seq, account_id, raw, after, "KeyRotated", new, at, old, actor)
     reg._retire(account_id, old, grace_until=None)
@@ -111,7 +127,7 @@ def _deactivated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], 
     at = _fromiso(raw["occurred_at"])
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    change = KeyChange("deactivated", actor, at)
+    change = _change("deactivated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, None, change)
     _commit(reg, seq, account_id, raw, after, "KeyDeactivated", key_id, at, None, actor)
     reg._deactivate(account_id, key_id)
@@ -173,7 +189,8 @@ def _commit(
     """What apply_validated does between evolve and the indexes, in the same order."""
     reg.accounts[account_id] = after
     reg.subject_seq[account_id] = seq
-    reg.last_seq = max(reg.last_seq, seq)
+    if seq > reg.last_seq:
+        reg.last_seq = seq
     if seq > reg.remember_after:
         digest = raw.get("request_digest")
         done = _new_applied(kind, key_id, at, previous, None, actor, digest, seq)

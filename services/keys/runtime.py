@@ -13,7 +13,7 @@ from services.common.responder import BareResponder
 from services.common.runtime import ServiceRuntime
 from services.common.streams import ensure_stream
 from services.keys import projection, snapshot_load
-from services.keys.follower import Follower
+from services.keys.follower import Follower, catch_up
 from services.keys.snapshot import SnapshotWriter
 from services.keys.verify import verify_handle
 
@@ -81,7 +81,10 @@ class Runtime(ServiceRuntime):
         gc.disable()
         try:
             start = await self._restore(js, writer) if writer else 0
-            await follower.start(from_seq=start + 1)
+            # the bulk of the stream through a faster one-off reader, then the ordered
+            # consumer from where it stopped: it has little or nothing left to read
+            reached = await catch_up(self.connection, js, self._registry, start + 1)
+            await follower.start(from_seq=reached + 1)
             await follower.caught_up()
             verify = verify_handle(self._registry, self._clock)
             await BareResponder(self.connection, VERIFY_SUBJECT, SERVICE_QUEUE, verify).start()
