@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint types unit component e2e docs-screenshots bench bench-reminders bench-mail bench-calls bench-replicas clean
+.PHONY: run test lint types unit component e2e docs-screenshots bench bench-full bench-verify bench-reminders bench-mail bench-calls bench-retention bench-replicas clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -42,7 +42,14 @@ docs-screenshots: $(STAMP)
 test: lint types
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
+# the quick form of every benchmark (a few minutes); bench-full: the documented full forms
 bench: $(STAMP)
+	$(BIN)/python bench/quick.py
+
+bench-full: $(STAMP)
+	$(BIN)/python bench/quick.py --full
+
+bench-verify: $(STAMP)
 	$(BIN)/python bench/verify.py
 
 bench-reminders: $(STAMP)
@@ -57,7 +64,6 @@ bench-calls: $(STAMP)
 bench-replicas: $(STAMP)
 	$(BIN)/python bench/replicas.py
 
-.PHONY: bench-retention
 bench-retention: $(STAMP)
 	$(BIN)/python bench/calls_retention.py
 
