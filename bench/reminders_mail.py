@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import sqlite3
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -23,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-from reminders import Sink, key_rows, load_postgres, stored
+from reminders import Sink, key_rows, load_postgres, load_sqlite
 from sqlalchemy import delete
 
 from services.notifier.domain import ActiveKey, Person, RetryPolicy, plan
@@ -63,16 +62,6 @@ def build_cost(count: int) -> dict[str, float]:
             messages.email(reminders[i % 10], sender=SENDER, now=now)
         out[f"build_{kind}_us"] = round((time.perf_counter() - started) / count * 1e6, 1)
     return out
-
-
-def load_sqlite(path: Path, rows: list[tuple[Any, ...]], people: list[tuple[Any, ...]]) -> None:
-    db = sqlite3.connect(path)
-    with db:
-        db.executemany(
-            "INSERT INTO notifier_keys VALUES (?, ?, ?, ?, ?, ?, ?, ?)", map(stored, rows)
-        )
-        db.executemany("INSERT INTO notifier_people VALUES (?, ?, ?, ?)", people)
-    db.close()
 
 
 class Timed:
