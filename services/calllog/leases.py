@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from nats.errors import Error as NatsError
 from nats.js import api
-from nats.js.errors import KeyWrongLastSequenceError, NoKeysError
+from nats.js.errors import BadRequestError, KeyWrongLastSequenceError, NoKeysError
 
 if TYPE_CHECKING:
     from nats.js import JetStreamContext
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("keyledger.calllog")
 Change = Callable[[int], Awaitable[None]]
 _MEMBER, _LEASE = "m.", "p."
+STREAM_NAME_IN_USE = 10058  # JetStream: the stream exists with another configuration
 
 
 def member_id() -> str:
@@ -72,13 +73,39 @@ class Leases:
     def owned(self) -> list[int]:
         return sorted(self._owned)
 
+    @property
+    def lease_seconds(self) -> float:
+        """How long a lease lives unrenewed: the bucket's, once it is open."""
+        return self._life
+
     async def start(self) -> None:
+        self._kv = await self._open()
+        await self.tick()  # a first share before start returns: health shows it at once
+        self._task = asyncio.create_task(self._run(), name="calllog-leases")
+
+    async def _open(self) -> KeyValue:
+        """The bucket, made with this replica's lease life; when it exists with another life
+        (the takeover setting changed, or replicas disagree), that life is followed instead:
+        a lease renewed more slowly than the bucket expires it would flap."""
         config = api.KeyValueConfig(
             bucket=self._bucket, ttl=self._life, history=1, replicas=self._replicas
         )
-        self._kv = await self._js.create_key_value(config)
-        await self.tick()  # a first share before start returns: health shows it at once
-        self._task = asyncio.create_task(self._run(), name="calllog-leases")
+        try:
+            return await self._js.create_key_value(config)
+        except BadRequestError as exc:
+            if exc.err_code != STREAM_NAME_IN_USE:
+                raise
+        kv = await self._js.key_value(self._bucket)
+        life = (await kv.status()).ttl
+        if life:
+            log.warning(
+                "calllog: lease bucket %s keeps leases %.1f s, not %.1f s: following it",
+                self._bucket,
+                life,
+                self._life,
+            )
+            self._every, self._life = life / 3, life  # as timing(): life = 3 renewals
+        return kv
 
     async def stop(self) -> None:
         """Stop consuming, then give the leases back so others take them at once."""
