@@ -41,18 +41,33 @@ _new_state, _new_applied = _builder(AccountState), _builder(Applied)
 _new_key, _new_change = _builder(ActiveKey), _builder(KeyChange)
 
 
-def _active(key_id: str, hint: str, fp: str, at: datetime, actor: str) -> ActiveKey:
+def build_active(key_id: str, hint: str, fp: str, at: datetime, actor: str) -> ActiveKey:
     """ActiveKey(key_id, hint, fp, at, actor), built by its twin."""
     key = _new_key(key_id, hint, fp, at, actor)
     key.__class__ = ActiveKey
     return key  # type: ignore[no-any-return]
 
 
-def _change(how: str, actor: str, at: datetime) -> KeyChange:
+def build_change(how: str, actor: str, at: datetime) -> KeyChange:
     """KeyChange(how, actor, at), built by its twin."""
     change = _new_change(how, actor, at)
     change.__class__ = KeyChange
     return change  # type: ignore[no-any-return]
+
+
+def build_state(
+    account_id: str,
+    version: int,
+    last_hash: str,
+    opened: bool,
+    admins: frozenset[str],
+    active: ActiveKey | None,
+    change: KeyChange | None,
+) -> AccountState:
+    """AccountState(...), built by its twin (a snapshot's restore builds one per account)."""
+    state = _new_state(account_id, version, last_hash, opened, admins, active, change)
+    state.__class__ = AccountState
+    return state  # type: ignore[no-any-return]
 
 
 def fold(registry: Registry, stream_seq: int, account_id: str, raw: dict[str, Any]) -> bool:
@@ -95,7 +110,7 @@ def _generated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p:
     at = _fromiso(raw["occurred_at"])
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    active, change = _active(key_id, hint, fp, at, actor), _change("generated", actor, at)
+    active, change = build_active(key_id, hint, fp, at, actor), build_change("generated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
     _commit(reg, seq, account_id, raw, after, "KeyGenerated", key_id, at, None, actor)
     reg._add(account_id, key_id, fp)
@@ -112,7 +127,7 @@ def _rotated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: A
     at = _fromiso(raw["occurred_at"])
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    active, change = _active(new, hint, fp, at, actor), _change("rotated", actor, at)
+    active, change = build_active(new, hint, fp, at, actor), build_change("rotated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
     _commit(reg, seq, account_id, raw, after, "KeyRotated", new, at, old, actor)
     reg._retire(account_id, old, grace_until=None)
@@ -127,7 +142,7 @@ def _deactivated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], 
     at = _fromiso(raw["occurred_at"])
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    change = _change("deactivated", actor, at)
+    change = build_change("deactivated", actor, at)
     after = _state(b, sequence, event_hash, b.opened, b.admins, None, change)
     _commit(reg, seq, account_id, raw, after, "KeyDeactivated", key_id, at, None, actor)
     reg._deactivate(account_id, key_id)

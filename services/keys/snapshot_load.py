@@ -16,7 +16,7 @@ from services.keys.store import snapshot, snapshot_accounts, snapshot_commands
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from sqlalchemy.ext.asyncio import AsyncEngine
+    from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
     from services.keys.domain import AccountState
     from services.keys.registry import Applied, IndexEntry, Registry
@@ -50,8 +50,18 @@ async def read(engine: AsyncEngine) -> Stored | None:
                 SCHEMA,
             )
             return None
-        accounts = (await conn.execute(select(snapshot_accounts))).all()
-        return Stored(int(meta.position), meta.generation, accounts)
+        return Stored(int(meta.position), meta.generation, await _account_rows(conn))
+
+
+async def _account_rows(conn: AsyncConnection) -> Sequence[Sequence[Any]]:
+    """Every account row, read by the driver itself: one row per account at every start,
+    and SQLAlchemy's per-row processing was about as long as the read (0.2 s of 0.4 s for
+    200,000 rows on SQLite)."""
+    sql = "SELECT account_id, subject_seq, state FROM " + snapshot_accounts.name
+    driver = (await conn.get_raw_connection()).driver_connection
+    if conn.dialect.name == "postgresql":  # asyncpg: Records unpack like tuples
+        return list(await driver.fetch(sql))  # type: ignore[union-attr]
+    return list(await driver.execute_fetchall(sql))  # type: ignore[union-attr]
 
 
 async def read_commands(engine: AsyncEngine, *, remember_after: int) -> Sequence[Sequence[Any]]:

@@ -7,11 +7,13 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from services.keys.domain import AccountState, ActiveKey, KeyChange
+from services.keys.fastfold import build_active, build_change, build_state
 from services.keys.registry import Applied, IndexEntry
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
+
+    from services.keys.domain import AccountState
 
 # what the rows mean: bump it whenever their encoding or what the registry holds changes
 # (tests/unit/keys/test_snapshot_rows.py fails until the fields below are all accounted for),
@@ -84,13 +86,13 @@ def decode_account(account_id: str, text: str) -> tuple[AccountState, list[Index
     since = None
     if active is not None:
         since = _fromiso(active[3])
-        active = ActiveKey(active[0], active[1], active[2], since, active[4])
+        active = build_active(active[0], active[1], active[2], since, active[4])
     if change is not None:
         at = change[2]
-        change = KeyChange(
+        change = build_change(
             change[0], change[1], _fromiso(at) if at is not None or since is None else since
         )
-    state = AccountState(account_id, version, last_hash, opened, frozenset(admins), active, change)
+    state = build_state(account_id, version, last_hash, opened, frozenset(admins), active, change)
     entries = [
         IndexEntry(_fromhex(digest), account_id, key_id, status, grace and _fromiso(grace))
         for key_id, digest, status, grace in keys
