@@ -111,7 +111,7 @@ def _generated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p:
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
     active, change = build_active(key_id, hint, fp, at, actor), build_change("generated", actor, at)
-    after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
+    after = build_state(b.account_id, sequence, event_hash, b.opened, b.admins, active, change)
     _commit(reg, seq, account_id, raw, after, "KeyGenerated", key_id, at, None, actor)
     reg._add(account_id, key_id, fp)
     return True
@@ -128,7 +128,7 @@ def _rotated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: A
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
     active, change = build_active(new, hint, fp, at, actor), build_change("rotated", actor, at)
-    after = _state(b, sequence, event_hash, b.opened, b.admins, active, change)
+    after = build_state(b.account_id, sequence, event_hash, b.opened, b.admins, active, change)
     _commit(reg, seq, account_id, raw, after, "KeyRotated", new, at, old, actor)
     reg._retire(account_id, old, grace_until=None)
     reg._add(account_id, new, fp)
@@ -143,7 +143,7 @@ def _deactivated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], 
     b = reg.accounts.get(account_id) or reg.state(account_id)
     sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
     change = build_change("deactivated", actor, at)
-    after = _state(b, sequence, event_hash, b.opened, b.admins, None, change)
+    after = build_state(b.account_id, sequence, event_hash, b.opened, b.admins, None, change)
     _commit(reg, seq, account_id, raw, after, "KeyDeactivated", key_id, at, None, actor)
     reg._deactivate(account_id, key_id)
     return True
@@ -183,7 +183,7 @@ def _admins(
         admins = admins | {user}
     else:
         admins = admins - {user}
-    after = _state(b, sequence, event_hash, opened, admins, b.active, b.key_change)
+    after = build_state(b.account_id, sequence, event_hash, opened, admins, b.active, b.key_change)
     _commit(reg, seq, account_id, raw, after, kind, None, at, None, actor)
     reg._index_admins(account_id, b.admins, admins)  # a new set each time, as evolve makes
     return True
@@ -211,21 +211,6 @@ def _commit(
         done = _new_applied(kind, key_id, at, previous, None, actor, digest, seq)
         done.__class__ = Applied
         reg._remember(account_id, raw["causation_id"], done)
-
-
-def _state(
-    before: AccountState,
-    version: int,
-    last_hash: str,
-    opened: bool,
-    admins: frozenset[str],
-    active: ActiveKey | None,
-    change: KeyChange | None,
-) -> AccountState:
-    """AccountState(before.account_id, version, ...), built by its twin."""
-    state = _new_state(before.account_id, version, last_hash, opened, admins, active, change)
-    state.__class__ = AccountState
-    return state  # type: ignore[no-any-return]
 
 
 _STEPS: Final[dict[str, Step]] = {
