@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sqlite3
 import tempfile
@@ -31,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 import nats
 from calls_scale import reset, row_count, scale_figures
-from calls_support import Server, percentile, pg_database, run_service, say
+from calls_support import Server, add_pg_dsn, percentile, pg_database, run_service, say
 from nats.js import api
 
 from contracts.calllog import CALLS_STREAM, CallRecorded, recorded_subject
@@ -380,12 +379,7 @@ def main() -> None:
     parser.add_argument("--replicas", type=int, default=2, help="(d): replicas against 1")
     parser.add_argument("--scale-calls", type=int, default=300_000, help="records for (d)")
     parser.add_argument("--scale-only", action="store_true", help="only (d), on PostgreSQL")
-    parser.add_argument(
-        "--pg-dsn",
-        default=os.environ.get(
-            "KEYLEDGER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_pg_dsn(parser)
     opts = parser.parse_args()
     if opts.quick:
         opts.calls, opts.rows, opts.queries = 20_000, 200_000, 200

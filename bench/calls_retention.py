@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
-from calls_support import pg_database, say
+from calls_support import add_pg_dsn, pg_database, say
 from calls_writer import window
 
 from services.calllog import partitions
@@ -158,12 +158,7 @@ def main() -> None:
     parser.add_argument("--window", type=float, default=4.0, help="seconds of ingest measured")
     parser.add_argument("--repeat", type=int, default=3, help="rounds on each schema")
     parser.add_argument("--quick", action="store_true", help="100,000 rows")
-    parser.add_argument(
-        "--pg-dsn",
-        default=os.environ.get(
-            "KEYLEDGER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"
-        ),
-    )
+    add_pg_dsn(parser)
     opts = parser.parse_args()
     if opts.quick:
         opts.rows = 100_000

@@ -23,6 +23,7 @@ from keyledger.local.server import (
 )
 
 if TYPE_CHECKING:
+    import argparse
     from collections.abc import AsyncIterator
 
 SYNC_LINE = "  sync_interval: always\n"
@@ -116,3 +117,13 @@ def run_service(factory: str, settings: dict[str, str], log: Path) -> subprocess
             stdin=subprocess.DEVNULL,
             preexec_fn=parent_death_preexec(),  # no orphan if the benchmark dies
         )
+
+
+def add_pg_dsn(parser: argparse.ArgumentParser) -> None:
+    """--pg-dsn: the PostgreSQL server the benchmark makes its throwaway databases on."""
+    parser.add_argument(
+        "--pg-dsn",
+        default=os.environ.get(
+            "KEYLEDGER_TEST_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test"
+        ),
+    )

@@ -103,16 +103,32 @@ def fold(registry: Registry, stream_seq: int, account_id: str, raw: dict[str, An
     return step is not None and step(registry, stream_seq, account_id, raw, p)
 
 
+def _keyed(
+    reg: Registry,
+    seq: int,
+    account_id: str,
+    raw: dict[str, Any],
+    key: tuple[str, str, str],
+    how: str,
+    previous: str | None,
+) -> None:
+    """A new active key (key_id, hint, fingerprint) made `how`: the state and commit that
+    KeyGenerated and KeyRotated share."""
+    key_id, hint, fp = key
+    at = _fromiso(raw["occurred_at"])
+    b = reg.accounts.get(account_id) or reg.state(account_id)
+    sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
+    active, change = build_active(key_id, hint, fp, at, actor), build_change(how, actor, at)
+    after = build_state(b.account_id, sequence, event_hash, b.opened, b.admins, active, change)
+    kind = "KeyGenerated" if previous is None else "KeyRotated"
+    _commit(reg, seq, account_id, raw, after, kind, key_id, at, previous, actor)
+
+
 def _generated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: Any) -> bool:
     key_id, hint, fp = p.get("key_id"), p.get("hint"), p.get("fingerprint")
     if type(key_id) is not str or type(hint) is not str or type(fp) is not str:
         return False
-    at = _fromiso(raw["occurred_at"])
-    b = reg.accounts.get(account_id) or reg.state(account_id)
-    sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    active, change = build_active(key_id, hint, fp, at, actor), build_change("generated", actor, at)
-    after = build_state(b.account_id, sequence, event_hash, b.opened, b.admins, active, change)
-    _commit(reg, seq, account_id, raw, after, "KeyGenerated", key_id, at, None, actor)
+    _keyed(reg, seq, account_id, raw, (key_id, hint, fp), "generated", None)
     reg._add(account_id, key_id, fp)
     return True
 
@@ -124,12 +140,7 @@ def _rotated(reg: Registry, seq: int, account_id: str, raw: dict[str, Any], p: A
         return False
     if type(fp) is not str or p.get("grace_until") is not None:  # a time: pydantic parses it
         return False
-    at = _fromiso(raw["occurred_at"])
-    b = reg.accounts.get(account_id) or reg.state(account_id)
-    sequence, actor, event_hash = raw["sequence"], raw["actor"], raw["hash"]
-    active, change = build_active(new, hint, fp, at, actor), build_change("rotated", actor, at)
-    after = build_state(b.account_id, sequence, event_hash, b.opened, b.admins, active, change)
-    _commit(reg, seq, account_id, raw, after, "KeyRotated", new, at, old, actor)
+    _keyed(reg, seq, account_id, raw, (new, hint, fp), "rotated", old)
     reg._retire(account_id, old, grace_until=None)
     reg._add(account_id, new, fp)
     return True
